@@ -1,0 +1,452 @@
+//! Shared RFC 3261 §25.1 grammar: character classes and small nom parsers.
+//!
+//! Every parser here works on `&str` slices of a message's header section.
+//! Header folding has already been replaced by spaces when these run (see
+//! `parser::unfold`), so linear whitespace is just a run of SP / HTAB.
+
+use nom::IResult;
+use nom::error::{ErrorKind, ParseError};
+
+/// Why a typed parse failed and where: `at` is the unparsed rest of the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fault<'a> {
+    pub(crate) at: &'a str,
+    pub(crate) what: &'static str,
+}
+
+impl<'a> ParseError<&'a str> for Fault<'a> {
+    fn from_error_kind(at: &'a str, _kind: ErrorKind) -> Self {
+        Fault {
+            at,
+            what: "unexpected character",
+        }
+    }
+
+    fn append(_: &'a str, _: ErrorKind, other: Self) -> Self {
+        other
+    }
+}
+
+pub(crate) type PResult<'a, T> = IResult<&'a str, T, Fault<'a>>;
+
+/// A parse failure at `at`. `T` is whatever the failing parser returns,
+/// usually `(&str, value)` for a nom parser.
+pub(crate) fn fail<'a, T>(at: &'a str, what: &'static str) -> Result<T, nom::Err<Fault<'a>>> {
+    Err(nom::Err::Error(Fault { at, what }))
+}
+
+// Character classes, one bit each, looked up in a 256-entry table.
+const TOKEN: u16 = 1 << 0;
+const USER: u16 = 1 << 2;
+const PASSWORD: u16 = 1 << 3;
+const PARAM: u16 = 1 << 4;
+const HNV: u16 = 1 << 5;
+const HOST: u16 = 1 << 6;
+const WORD: u16 = 1 << 7;
+const URIC: u16 = 1 << 8;
+const SCHEME: u16 = 1 << 9;
+
+const fn class_table() -> [u16; 256] {
+    let mut t = [0u16; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        let alnum = b.is_ascii_alphanumeric();
+        let mark = matches!(
+            b,
+            b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+        );
+        let mut bits = 0;
+        if alnum
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            )
+        {
+            bits |= TOKEN;
+        }
+        if alnum || mark {
+            bits |= URIC;
+            if matches!(b, b'-' | b'_' | b'.') || alnum {
+                bits |= HOST;
+            }
+        }
+        if alnum || mark || matches!(b, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/') {
+            bits |= USER;
+        }
+        if alnum || mark || matches!(b, b'&' | b'=' | b'+' | b'$' | b',') {
+            bits |= PASSWORD;
+        }
+        if alnum || mark || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$') {
+            bits |= PARAM;
+        }
+        if alnum || mark || matches!(b, b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$') {
+            bits |= HNV;
+        }
+        if alnum
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'!'
+                    | b'%'
+                    | b'*'
+                    | b'_'
+                    | b'+'
+                    | b'`'
+                    | b'\''
+                    | b'~'
+                    | b'('
+                    | b')'
+                    | b'<'
+                    | b'>'
+                    | b':'
+                    | b'\\'
+                    | b'"'
+                    | b'/'
+                    | b'['
+                    | b']'
+                    | b'?'
+                    | b'{'
+                    | b'}'
+            )
+        {
+            bits |= WORD;
+        }
+        if matches!(
+            b,
+            b';' | b'/'
+                | b'?'
+                | b':'
+                | b'@'
+                | b'&'
+                | b'='
+                | b'+'
+                | b'$'
+                | b','
+                | b'%'
+                | b'['
+                | b']'
+        ) {
+            bits |= URIC;
+        }
+        if alnum || matches!(b, b'+' | b'-' | b'.') {
+            bits |= SCHEME;
+        }
+        t[c] = bits;
+        c += 1;
+    }
+    t
+}
+
+static CLASSES: [u16; 256] = class_table();
+
+#[inline]
+fn has(c: u8, class: u16) -> bool {
+    CLASSES[c as usize] & class != 0
+}
+
+/// `token` characters (RFC 3261 §25.1).
+#[inline]
+pub(crate) fn is_token(c: u8) -> bool {
+    has(c, TOKEN)
+}
+/// `user` characters other than escapes.
+#[inline]
+pub(crate) fn is_user(c: u8) -> bool {
+    has(c, USER)
+}
+/// `password` characters other than escapes.
+#[inline]
+pub(crate) fn is_password(c: u8) -> bool {
+    has(c, PASSWORD)
+}
+/// `paramchar` other than escapes.
+#[inline]
+pub(crate) fn is_param(c: u8) -> bool {
+    has(c, PARAM)
+}
+/// `hname` / `hvalue` characters other than escapes.
+#[inline]
+pub(crate) fn is_hnv(c: u8) -> bool {
+    has(c, HNV)
+}
+/// `hostname` characters. `_` is accepted too: it is common in the wild.
+#[inline]
+pub(crate) fn is_host(c: u8) -> bool {
+    has(c, HOST)
+}
+/// Call-ID `word` characters.
+#[inline]
+pub(crate) fn is_word(c: u8) -> bool {
+    has(c, WORD)
+}
+/// `uric` characters of an absolute URI (escapes included as `%`).
+#[inline]
+pub(crate) fn is_uric(c: u8) -> bool {
+    has(c, URIC)
+}
+/// URI scheme characters after the first letter.
+#[inline]
+pub(crate) fn is_scheme(c: u8) -> bool {
+    has(c, SCHEME)
+}
+
+#[inline]
+pub(crate) fn is_ws(c: u8) -> bool {
+    c == b' ' || c == b'\t'
+}
+
+fn take_bytes_while(i: &str, pred: impl Fn(u8) -> bool) -> (&str, &str) {
+    let n = i.bytes().position(|c| !pred(c)).unwrap_or(i.len());
+    // `pred` only accepts ASCII, so `n` is a char boundary.
+    (&i[n..], &i[..n])
+}
+
+/// Skips optional linear whitespace.
+#[inline]
+pub(crate) fn sws(i: &str) -> &str {
+    i.trim_start_matches([' ', '\t'])
+}
+
+/// Requires at least one whitespace character (`LWS`).
+pub(crate) fn lws(i: &str) -> PResult<'_, ()> {
+    let rest = sws(i);
+    if rest.len() == i.len() {
+        return fail(i, "expected whitespace");
+    }
+    Ok((rest, ()))
+}
+
+/// A non-empty run of `pred` characters; `what` names the thing expected.
+pub(crate) fn many1(
+    pred: fn(u8) -> bool,
+    what: &'static str,
+) -> impl Fn(&str) -> PResult<'_, &str> {
+    move |i| {
+        let (rest, run) = take_bytes_while(i, pred);
+        if run.is_empty() {
+            return fail(i, what);
+        }
+        Ok((rest, run))
+    }
+}
+
+/// A run of `pred` characters and `%HH` escapes; `what` names the thing
+/// expected when `nonempty` is set and the run is empty.
+pub(crate) fn escaped_run<'a>(
+    i: &'a str,
+    pred: fn(u8) -> bool,
+    nonempty: Option<&'static str>,
+) -> PResult<'a, &'a str> {
+    let b = i.as_bytes();
+    let mut n = 0;
+    while n < b.len() {
+        if b[n] == b'%' {
+            if n + 2 < b.len() && b[n + 1].is_ascii_hexdigit() && b[n + 2].is_ascii_hexdigit() {
+                n += 3;
+                continue;
+            }
+            return fail(
+                &i[n..],
+                "bad %-escape: '%' must be followed by two hex digits",
+            );
+        }
+        if !pred(b[n]) {
+            break;
+        }
+        n += 1;
+    }
+    if n == 0
+        && let Some(what) = nonempty
+    {
+        return fail(i, what);
+    }
+    Ok((&i[n..], &i[..n]))
+}
+
+/// A `token`.
+pub(crate) fn token(i: &str) -> PResult<'_, &str> {
+    many1(is_token, "expected a token")(i)
+}
+
+/// Matches one literal character, with optional whitespace around it
+/// (the `SEMI`, `COMMA`, `EQUAL`, `SLASH`, `COLON` of §25.1).
+pub(crate) fn sep(c: u8, what: &'static str) -> impl Fn(&str) -> PResult<'_, ()> {
+    move |i| {
+        let j = sws(i);
+        match j.as_bytes().first() {
+            Some(&b) if b == c => Ok((sws(&j[1..]), ())),
+            _ => fail(j, what),
+        }
+    }
+}
+
+/// A `quoted-string`; returns the text between the quotes, escapes kept.
+pub(crate) fn quoted_string(i: &str) -> PResult<'_, &str> {
+    let b = i.as_bytes();
+    if b.first() != Some(&b'"') {
+        return fail(i, "expected '\"'");
+    }
+    let mut n = 1;
+    while n < b.len() {
+        match b[n] {
+            b'"' => return Ok((&i[n + 1..], &i[1..n])),
+            b'\\' => {
+                // quoted-pair: any octet but CR and LF.
+                match b.get(n + 1) {
+                    Some(b'\r' | b'\n') | None => break,
+                    Some(_) => n += 2,
+                }
+            }
+            b'\r' | b'\n' => break,
+            c if c < 0x20 && c != b'\t' => {
+                return fail(&i[n..], "control character in quoted string");
+            }
+            _ => n += 1,
+        }
+    }
+    fail(i, "unterminated quoted string")
+}
+
+/// Undoes `quoted-pair` escapes of a quoted string's inside.
+pub(crate) fn unescape_quoted(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains('\\') {
+        return s.into();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(next) = chars.next() {
+                out.push(next);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
+/// Decodes `%HH` escapes. Returns bytes: an escape may encode any octet.
+pub(crate) fn percent_decode(s: &str) -> std::borrow::Cow<'_, [u8]> {
+    if !s.contains('%') {
+        return s.as_bytes().into();
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut n = 0;
+    while n < b.len() {
+        if b[n] == b'%'
+            && let (Some(h), Some(l)) = (
+                b.get(n + 1).and_then(|c| (*c as char).to_digit(16)),
+                b.get(n + 2).and_then(|c| (*c as char).to_digit(16)),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            n += 3;
+        } else {
+            out.push(b[n]);
+            n += 1;
+        }
+    }
+    out.into()
+}
+
+/// Parses decimal digits into a `u32`, failing on overflow.
+pub(crate) fn u32_digits<'a>(i: &'a str, what: &'static str) -> PResult<'a, u32> {
+    let (rest, digits) = many1(|c| c.is_ascii_digit(), what)(i)?;
+    let mut v: u32 = 0;
+    for d in digits.bytes() {
+        v = match v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u32::from(d - b'0')))
+        {
+            Some(v) => v,
+            None => return fail(i, "number out of range (more than 2^32-1)"),
+        };
+    }
+    Ok((rest, v))
+}
+
+/// `delta-seconds`, saturating at 2^32-1: RFC 3261 §20.19 and RFC 4475
+/// §3.1.2.4 let an element treat an overlarge expiry as the largest value.
+pub(crate) fn delta_seconds_saturating(i: &str) -> PResult<'_, u32> {
+    let (rest, digits) = many1(|c| c.is_ascii_digit(), "expected delta-seconds")(i)?;
+    let v = digits.bytes().fold(0u64, |v, d| {
+        (v * 10 + u64::from(d - b'0')).min(u64::from(u32::MAX))
+    });
+    Ok((rest, v as u32))
+}
+
+/// Fails unless the whole input was consumed (trailing whitespace allowed).
+pub(crate) fn end<'a>(i: &'a str, what: &'static str) -> PResult<'a, ()> {
+    let rest = sws(i);
+    if rest.is_empty() {
+        Ok((rest, ()))
+    } else {
+        fail(rest, what)
+    }
+}
+
+/// Runs `parser` on an entire value; the value must be fully consumed.
+pub(crate) fn all<'a, T>(
+    value: &'a str,
+    parser: impl Fn(&'a str) -> PResult<'a, T>,
+) -> Result<T, Fault<'a>> {
+    let run = || -> PResult<'a, T> {
+        let (rest, out) = parser(sws(value))?;
+        end(rest, "unexpected text after the value")?;
+        Ok(("", out))
+    };
+    run().map(|(_, out)| out).map_err(|e| match e {
+        nom::Err::Error(f) | nom::Err::Failure(f) => f,
+        nom::Err::Incomplete(_) => Fault {
+            at: "",
+            what: "incomplete value",
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_strings_with_escapes() {
+        assert_eq!(
+            quoted_string(r#""a \"b\" c" rest"#),
+            Ok((" rest", r#"a \"b\" c"#))
+        );
+        assert_eq!(unescape_quoted(r#"J Rosenberg \\\""#), r#"J Rosenberg \""#);
+        assert!(quoted_string("\"open").is_err());
+        assert!(quoted_string("\"a\\").is_err());
+    }
+
+    #[test]
+    fn escapes_are_checked_and_decoded() {
+        assert_eq!(
+            escaped_run("a%41b;x", is_password, None),
+            Ok((";x", "a%41b"))
+        );
+        assert_eq!(escaped_run("a%41b;x", is_user, None), Ok(("", "a%41b;x")));
+        assert!(escaped_run("a%4", is_user, None).is_err());
+        assert_eq!(percent_decode("%75se%72"), b"user".as_slice());
+        assert_eq!(percent_decode("null-%00-null"), b"null-\0-null".as_slice());
+    }
+
+    #[test]
+    fn numbers_overflow_is_an_error_or_saturates() {
+        assert_eq!(u32_digits("4294967295x", ""), Ok(("x", u32::MAX)));
+        assert!(u32_digits("4294967296", "").is_err());
+        assert_eq!(
+            delta_seconds_saturating("99999999999999999999"),
+            Ok(("", u32::MAX))
+        );
+    }
+
+    #[test]
+    fn separators_take_surrounding_whitespace() {
+        assert_eq!(sep(b';', "")("  ;  x"), Ok(("x", ())));
+        assert!(sep(b';', "")("x").is_err());
+    }
+}

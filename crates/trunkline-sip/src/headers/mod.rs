@@ -1,0 +1,189 @@
+//! Typed header values, parsed from the message text on demand.
+//!
+//! Every well-known header is checked against its grammar when the message
+//! is parsed ([`validate`]); the typed accessors of [`crate::Message`] parse
+//! again, lazily, only what the caller reads. Values borrow the message.
+
+mod addr;
+mod auth;
+mod date;
+mod values;
+mod via;
+
+pub use addr::{Contact, NameAddr};
+pub use auth::{Auth, AuthParams};
+pub use values::{
+    CSeq, Event, MediaType, RAck, Reason, Replaces, RetryAfter, SessionExpires, SubscriptionState,
+    TokenParams, Warning,
+};
+pub use via::{MAGIC_COOKIE, Via};
+
+pub(crate) use addr::{contact, name_addr, name_addr_angle};
+pub(crate) use auth::auth;
+pub(crate) use date::date;
+pub(crate) use values::{
+    call_id, content_length, cseq, delta_seconds, max_forwards, media_type, rack, replaces,
+    retry_after, rseq, session_expires, token_item, token_params, warning,
+};
+pub(crate) use via::via;
+
+use crate::HeaderName;
+use crate::grammar::{Fault, PResult, all, sws};
+
+/// Checks a well-known header's value against its grammar.
+/// Headers of free text (Subject, User-Agent…) and unknown ones pass.
+pub(crate) fn validate(name: HeaderName, value: &str) -> Result<(), Fault<'_>> {
+    use HeaderName as H;
+    match name {
+        H::Via => list(value, via, false),
+        H::From | H::To | H::ReferTo | H::ReferredBy | H::ReplyTo => {
+            all(value, name_addr).map(drop)
+        }
+        H::Contact => {
+            let mut wildcard = None;
+            let mut count = 0;
+            for item in ListItems::new(value, contact) {
+                let item = item?;
+                count += 1;
+                if item == Contact::Wildcard {
+                    wildcard = Some(value);
+                }
+            }
+            match (wildcard, count) {
+                (_, 0) => Err(Fault {
+                    at: value,
+                    what: "empty value",
+                }),
+                (Some(at), 2..) => Err(Fault {
+                    at,
+                    what: "'*' must be the only Contact",
+                }),
+                _ => Ok(()),
+            }
+        }
+        H::Route | H::RecordRoute | H::Path => list(value, name_addr_angle, false),
+        H::PAssertedIdentity | H::PPreferredIdentity => list(value, name_addr, false),
+        H::CallId => all(value, call_id).map(drop),
+        H::CSeq => all(value, cseq).map(drop),
+        H::MaxForwards => all(value, max_forwards).map(drop),
+        H::ContentLength => all(value, content_length).map(drop),
+        H::ContentType => all(value, media_type).map(drop),
+        H::Accept => list(value, media_type, true),
+        H::Expires | H::MinExpires => all(value, delta_seconds).map(drop),
+        H::Authorization | H::ProxyAuthorization | H::WwwAuthenticate | H::ProxyAuthenticate => {
+            all(value, auth).map(drop)
+        }
+        H::Allow | H::Supported => list(value, token_item, true),
+        H::Require | H::ProxyRequire | H::Unsupported | H::AllowEvents | H::ContentEncoding => {
+            list(value, token_item, false)
+        }
+        H::Event | H::SubscriptionState => all(value, token_params).map(drop),
+        H::Reason => list(value, token_params, false),
+        H::RetryAfter => all(value, retry_after).map(drop),
+        H::Replaces => all(value, replaces).map(drop),
+        H::Warning => list(value, warning, false),
+        H::Date => all(value, date).map(drop),
+        H::SessionExpires | H::MinSe => all(value, session_expires).map(drop),
+        H::RSeq => all(value, rseq).map(drop),
+        H::RAck => all(value, rack).map(drop),
+        _ => Ok(()),
+    }
+}
+
+/// Checks a comma-separated list; `allow_empty` for grammars like
+/// `Allow = "Allow" HCOLON [Method *(COMMA Method)]`.
+fn list<'a, T>(
+    value: &'a str,
+    item: fn(&'a str) -> PResult<'a, T>,
+    allow_empty: bool,
+) -> Result<(), Fault<'a>> {
+    let mut items = ListItems::new(value, item).peekable();
+    if items.peek().is_none() && !allow_empty {
+        return Err(Fault {
+            at: value,
+            what: "empty value",
+        });
+    }
+    items.try_for_each(|r| r.map(drop))
+}
+
+/// The elements of one comma-separated header value, parsed one at a time.
+pub(crate) struct ListItems<'a, T> {
+    rest: &'a str,
+    item: fn(&'a str) -> PResult<'a, T>,
+}
+
+impl<'a, T> ListItems<'a, T> {
+    pub(crate) fn new(value: &'a str, item: fn(&'a str) -> PResult<'a, T>) -> Self {
+        ListItems {
+            rest: sws(value),
+            item,
+        }
+    }
+}
+
+impl<'a, T> Iterator for ListItems<'a, T> {
+    type Item = Result<T, Fault<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let parsed = (self.item)(self.rest).map_err(|e| match e {
+            nom::Err::Error(f) | nom::Err::Failure(f) => f,
+            nom::Err::Incomplete(_) => Fault {
+                at: self.rest,
+                what: "incomplete value",
+            },
+        });
+        let (rest, value) = match parsed {
+            Ok(ok) => ok,
+            Err(f) => {
+                self.rest = "";
+                return Some(Err(f));
+            }
+        };
+        let rest = sws(rest);
+        self.rest = match rest.strip_prefix(',') {
+            Some(next) => {
+                let next = sws(next);
+                if next.is_empty() {
+                    return Some(Err(Fault {
+                        at: rest,
+                        what: "empty element after ','",
+                    }));
+                }
+                next
+            }
+            None if rest.is_empty() => rest,
+            None => {
+                self.rest = "";
+                return Some(Err(Fault {
+                    at: rest,
+                    what: "expected ',' or the end of the value",
+                }));
+            }
+        };
+        Some(Ok(value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists() {
+        assert!(validate(HeaderName::Allow, "").is_ok());
+        assert!(validate(HeaderName::Require, "").is_err());
+        assert!(validate(HeaderName::Supported, "replaces, timer").is_ok());
+        assert!(validate(HeaderName::Supported, "replaces,, timer").is_err());
+        assert!(validate(HeaderName::Supported, "replaces,").is_err());
+        assert!(validate(HeaderName::Via, "SIP/2.0/UDP 192.0.2.15;;,;,,").is_err());
+        assert!(validate(HeaderName::Contact, "*").is_ok());
+        assert!(validate(HeaderName::Contact, "*, <sip:a@b>").is_err());
+        assert!(validate(HeaderName::Contact, "<sip:a@b>, <sip:c@d>;q=0.5").is_ok());
+        let items: Vec<_> = ListItems::new("a , b,c", token_item).collect();
+        assert_eq!(items, vec![Ok("a"), Ok("b"), Ok("c")]);
+    }
+}

@@ -1,0 +1,181 @@
+//! `;name=value` parameter lists, shared by URIs and header values.
+
+use crate::grammar::{PResult, escaped_run, is_param, is_token, many1, quoted_string, sep, sws};
+use std::fmt;
+
+/// A validated parameter list, read lazily: `;lr;transport=tcp` or
+/// `; tag = 98asjd8`. Names compare case-insensitively. A parameter
+/// without a value reads as `Some("")` from [`Params::get`]; a quoted value
+/// reads without its quotes (escapes kept).
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct Params<'a> {
+    raw: &'a str,
+}
+
+impl<'a> Params<'a> {
+    pub(crate) fn new(raw: &'a str) -> Params<'a> {
+        Params { raw }
+    }
+
+    /// The list as written, from its first `;`.
+    pub fn as_str(&self) -> &'a str {
+        self.raw
+    }
+
+    /// No parameters at all.
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// Every `(name, value)` pair in order.
+    pub fn iter(&self) -> ParamIter<'a> {
+        ParamIter { rest: self.raw }
+    }
+
+    /// The value of `name`: `None` if absent, `Some("")` if it has no value.
+    pub fn get(&self, name: &str) -> Option<&'a str> {
+        self.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.unwrap_or(""))
+    }
+
+    /// Whether `name` is present, with or without a value.
+    pub fn contains(&self, name: &str) -> bool {
+        self.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+    }
+}
+
+impl fmt::Debug for Params<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// Iterator over a [`Params`] list.
+#[derive(Debug, Clone)]
+pub struct ParamIter<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Iterator for ParamIter<'a> {
+    type Item = (&'a str, Option<&'a str>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // The list was validated when parsed, so a plain scan is enough:
+        // `;` outside quotes ends a parameter, the first `=` splits it.
+        let s = sws(self.rest).strip_prefix(';')?;
+        let bytes = s.as_bytes();
+        let mut end = 0;
+        let mut quoted = false;
+        while end < bytes.len() {
+            match bytes[end] {
+                b'\\' if quoted => end += 1,
+                b'"' => quoted = !quoted,
+                b';' if !quoted => break,
+                _ => {}
+            }
+            end += 1;
+        }
+        let end = end.min(s.len());
+        let (param, rest) = s.split_at(end);
+        self.rest = rest;
+        let (name, value) = match param.split_once('=') {
+            Some((n, v)) => {
+                let v = v.trim_matches([' ', '\t']);
+                let v = v
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or(v);
+                (n, Some(v))
+            }
+            None => (param, None),
+        };
+        Some((name.trim_matches([' ', '\t']), value))
+    }
+}
+
+/// Header parameters: `*( SEMI generic-param )`, `generic-param = token
+/// [ EQUAL gen-value ]`, `gen-value = token / host / quoted-string`.
+/// Returns the list as written; stops before anything that is not `;`.
+pub(crate) fn header_params(i: &str) -> PResult<'_, Params<'_>> {
+    let start = i;
+    let mut rest = i;
+    loop {
+        let Ok((after_semi, ())) = sep(b';', "")(rest) else {
+            break;
+        };
+        let (r, _) = many1(is_token, "empty parameter")(after_semi)?;
+        let r = match sep(b'=', "")(r) {
+            Ok((v, ())) => gen_value(v)?.0,
+            Err(_) => r,
+        };
+        rest = r;
+    }
+    let consumed = start.len() - rest.len();
+    Ok((rest, Params::new(&start[..consumed])))
+}
+
+/// `token / host / quoted-string`. Host adds `:` and brackets (IPv6).
+fn gen_value(i: &str) -> PResult<'_, &str> {
+    if i.starts_with('"') {
+        let (rest, _) = quoted_string(i)?;
+        return Ok((rest, &i[..i.len() - rest.len()]));
+    }
+    many1(
+        |c| is_token(c) || matches!(c, b':' | b'[' | b']'),
+        "empty parameter value",
+    )(i)
+}
+
+/// URI parameters: `*( ";" pname [ "=" pvalue ] )`, no whitespace.
+pub(crate) fn uri_params(i: &str) -> PResult<'_, Params<'_>> {
+    let start = i;
+    let mut rest = i;
+    while let Some(after_semi) = rest.strip_prefix(';') {
+        let (r, _) = escaped_run(after_semi, is_param, Some("empty URI parameter"))?;
+        rest = match r.strip_prefix('=') {
+            Some(v) => escaped_run(v, is_param, Some("empty URI parameter value"))?.0,
+            None => r,
+        };
+    }
+    let consumed = start.len() - rest.len();
+    Ok((rest, Params::new(&start[..consumed])))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_params_with_whitespace_and_quotes() {
+        let (rest, p) = header_params(" ;   tag    = 1918181833n ; x=\"a;b\";lr , next").unwrap();
+        assert_eq!(rest, " , next");
+        assert_eq!(p.get("TAG"), Some("1918181833n"));
+        assert_eq!(p.get("x"), Some("a;b"));
+        assert_eq!(p.get("lr"), Some(""));
+        assert_eq!(p.get("missing"), None);
+        assert_eq!(p.iter().count(), 3);
+    }
+
+    #[test]
+    fn empty_parameters_are_errors() {
+        assert!(header_params(";;").is_err());
+        assert!(header_params(";tag=").is_err());
+        assert!(uri_params(";;lr").is_err());
+        assert!(uri_params(";a=").is_err());
+    }
+
+    #[test]
+    fn uri_params_stop_at_headers() {
+        let (rest, p) = uri_params(";lr;n%61me=v%61lue?x=y").unwrap();
+        assert_eq!(rest, "?x=y");
+        assert_eq!(p.get("lr"), Some(""));
+        assert_eq!(p.get("n%61me"), Some("v%61lue"));
+    }
+
+    #[test]
+    fn received_may_be_ipv6() {
+        let (_, p) = header_params(";received=2001:db8::1;rport").unwrap();
+        assert_eq!(p.get("received"), Some("2001:db8::1"));
+    }
+}

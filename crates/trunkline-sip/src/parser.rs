@@ -1,0 +1,340 @@
+//! From bytes to a [`Message`]: finding the header section, indexing its
+//! lines, unfolding, checking the start line and every well-known header.
+
+use crate::grammar::{Fault, is_token, is_ws};
+use crate::message::{Entry, Message, Span, Start};
+use crate::uri::{Uri, uri_exact};
+use crate::{Error, HeaderName, Method, StatusCode, headers};
+use bytes::{Bytes, BytesMut};
+use bytestring::ByteString;
+
+/// Headers a typical message carries; the index grows beyond if needed.
+const INDEX_CAPACITY: usize = 16;
+
+/// Where the start line, the header lines and the empty line are.
+pub(crate) struct HeadIndex {
+    /// Bytes of the start line, without its line ending.
+    pub(crate) start_line_len: usize,
+    /// Bytes up to and including the empty line.
+    pub(crate) head_len: usize,
+    /// Some header value spans a folded line (§7.3.1).
+    pub(crate) folded: bool,
+    pub(crate) entries: Vec<Entry>,
+}
+
+/// Indexes the header section at the start of `buf`. `Ok(None)` means the
+/// empty line that ends it has not arrived yet.
+pub(crate) fn index_head(buf: &[u8]) -> Result<Option<HeadIndex>, Error> {
+    let Some(first_nl) = memchr::memchr(b'\n', buf) else {
+        return Ok(None);
+    };
+    let start_line_len = trim_cr(buf, 0, first_nl);
+    let mut entries = Vec::with_capacity(INDEX_CAPACITY);
+    let mut folded = false;
+    let mut pos = first_nl + 1;
+    loop {
+        let Some(nl) = memchr::memchr(b'\n', &buf[pos..]).map(|n| pos + n) else {
+            return Ok(None);
+        };
+        let end = trim_cr(buf, pos, nl);
+        if end == pos {
+            return Ok(Some(HeadIndex {
+                start_line_len,
+                head_len: nl + 1,
+                folded,
+                entries,
+            }));
+        }
+        if is_ws(buf[pos]) {
+            // A continuation line: the previous value goes on.
+            let Some(last) = entries.last_mut() else {
+                return Err(Error::HeaderLine {
+                    offset: pos,
+                    what: "continuation line before any header",
+                });
+            };
+            let text_end = trim_ws_end(buf, pos, end);
+            if text_end > pos {
+                if last.value.is_empty() {
+                    let text_start = pos + buf[pos..].iter().take_while(|c| is_ws(**c)).count();
+                    last.value = Span::new(text_start, text_end);
+                } else {
+                    last.value.end = text_end as u32;
+                    folded = true;
+                }
+            }
+        } else {
+            entries.push(header_line(buf, pos, end)?);
+        }
+        pos = nl + 1;
+    }
+}
+
+/// Strips the CR of a CRLF line ending; a bare LF is accepted too.
+fn trim_cr(buf: &[u8], start: usize, nl: usize) -> usize {
+    if nl > start && buf[nl - 1] == b'\r' {
+        nl - 1
+    } else {
+        nl
+    }
+}
+
+fn trim_ws_end(buf: &[u8], start: usize, end: usize) -> usize {
+    start
+        + buf[start..end]
+            .iter()
+            .rposition(|c| !is_ws(*c))
+            .map_or(0, |p| p + 1)
+}
+
+/// `field-name HCOLON field-value`, for the line `buf[start..end]`.
+fn header_line(buf: &[u8], start: usize, end: usize) -> Result<Entry, Error> {
+    let line = &buf[start..end];
+    let name_len = line.iter().take_while(|c| is_token(**c)).count();
+    if name_len == 0 {
+        return Err(Error::HeaderLine {
+            offset: start,
+            what: "header line does not start with a name",
+        });
+    }
+    let colon = name_len + line[name_len..].iter().take_while(|c| is_ws(**c)).count();
+    if line.get(colon) != Some(&b':') {
+        return Err(Error::HeaderLine {
+            offset: start + colon,
+            what: "expected ':' after the header name",
+        });
+    }
+    let value_start =
+        start + colon + 1 + line[colon + 1..].iter().take_while(|c| is_ws(**c)).count();
+    let value_end = trim_ws_end(buf, value_start, end).max(value_start);
+    // Names are tokens, so ASCII: the lookup cannot fail on UTF-8.
+    let name = std::str::from_utf8(&line[..name_len])
+        .ok()
+        .and_then(HeaderName::parse);
+    Ok(Entry {
+        name,
+        name_span: Span::new(start, start + name_len),
+        value: Span::new(value_start, value_end),
+    })
+}
+
+/// Replaces the line breaks inside folded values by spaces, so that every
+/// value is one line of text and its offsets stay put.
+fn unfold(head: Bytes, entries: &[Entry]) -> Bytes {
+    let mut owned = BytesMut::from(&head[..]);
+    for e in entries {
+        for c in &mut owned[e.value.range()] {
+            if *c == b'\r' || *c == b'\n' {
+                *c = b' ';
+            }
+        }
+    }
+    owned.freeze()
+}
+
+/// Builds a message from its header section (`head`, as indexed) and body.
+/// `head` must be exactly `index.head_len` bytes.
+pub(crate) fn build(head: Bytes, body: Bytes, index: HeadIndex) -> Result<Message, Error> {
+    let head = if index.folded {
+        unfold(head, &index.entries)
+    } else {
+        head
+    };
+    let head = ByteString::try_from(head).map_err(|e| Error::Utf8 {
+        offset: e.valid_up_to(),
+    })?;
+    let start = start_line(&head, index.start_line_len)?;
+    for e in &index.entries {
+        if let Some(name) = e.name {
+            let value = &head[e.value.range()];
+            headers::validate(name, value).map_err(|f| header_error(&head, name, value, f))?;
+        }
+    }
+    let message = Message::from_parts(head, body, start, index.entries);
+    if let (Some(method), Some(cseq)) = (message.method(), message.cseq())
+        && cseq.method != method.as_str()
+    {
+        return Err(Error::CSeqMethodMismatch {
+            offset: message.offset_of(cseq.method),
+        });
+    }
+    Ok(message)
+}
+
+fn header_error(head: &str, name: HeaderName, value: &str, fault: Fault<'_>) -> Error {
+    // An empty `at` may be a literal "" rather than a sub-slice: report the
+    // end of the value then.
+    let at = fault.at.as_ptr() as usize;
+    let (lo, hi) = (head.as_ptr() as usize, head.as_ptr() as usize + head.len());
+    let offset = if (lo..=hi).contains(&at) && !fault.at.is_empty() {
+        at - lo
+    } else {
+        value.as_ptr() as usize - lo + value.len()
+    };
+    Error::Header {
+        name,
+        offset,
+        what: fault.what,
+    }
+}
+
+/// `Request-Line = Method SP Request-URI SP SIP-Version CRLF` or
+/// `Status-Line = SIP-Version SP Status-Code SP Reason-Phrase CRLF`:
+/// single spaces, nothing trailing (RFC 4475 §3.1.2.9, §3.1.2.10).
+fn start_line(head: &ByteString, len: usize) -> Result<Start, Error> {
+    let line = &head[..len];
+    let bad = |offset: usize, what| Err(Error::StartLine { offset, what });
+    if line.starts_with("SIP/") {
+        let Some((version, after)) = line.split_once(' ') else {
+            return bad(0, "status line without a status code");
+        };
+        if version != "SIP/2.0" {
+            return Err(Error::Version { offset: 0 });
+        }
+        let (code, reason) = after.split_once(' ').unwrap_or((after, ""));
+        let status = match code.parse::<u16>() {
+            Ok(c) if code.len() == 3 => StatusCode::new(c),
+            _ => None,
+        };
+        let Some(status) = status else {
+            return bad(
+                version.len() + 1,
+                "status code must be three digits from 100 to 699",
+            );
+        };
+        let reason_start = len - reason.len();
+        if let Some(c) = reason.bytes().position(|c| c < 0x20 && c != b'\t') {
+            return bad(reason_start + c, "control character in the reason phrase");
+        }
+        return Ok(Start::Response {
+            status,
+            reason: Span::new(reason_start, len),
+        });
+    }
+    if line.ends_with([' ', '\t']) {
+        return bad(len, "trailing whitespace in the request line");
+    }
+    let Some((method, rest)) = line.split_once(' ') else {
+        return bad(0, "request line without a Request-URI");
+    };
+    let Some((uri, version)) = rest.rsplit_once(' ') else {
+        return bad(method.len(), "request line without a SIP version");
+    };
+    let uri_start = method.len() + 1;
+    if method.is_empty() || !method.bytes().all(is_token) {
+        return bad(0, "method is not a token");
+    }
+    if uri.is_empty() || uri.starts_with([' ', '\t']) || uri.ends_with([' ', '\t']) {
+        return bad(uri_start, "extra whitespace in the request line");
+    }
+    if version != "SIP/2.0" {
+        return Err(Error::Version {
+            offset: len - version.len(),
+        });
+    }
+    if let Some(ws) = uri.find([' ', '\t']) {
+        return Err(Error::RequestUri {
+            offset: uri_start + ws,
+            what: "whitespace in the Request-URI",
+        });
+    }
+    match uri_exact(uri) {
+        Ok(Uri::Sip(sip)) if sip.headers().is_some() => {
+            return Err(Error::RequestUri {
+                offset: uri_start + uri.find('?').unwrap_or(0),
+                what: "URI headers are not allowed in the Request-URI",
+            });
+        }
+        Ok(_) => {}
+        Err(f) => {
+            return Err(Error::RequestUri {
+                offset: uri_start + (uri.len() - f.at.len().min(uri.len())),
+                what: f.what,
+            });
+        }
+    }
+    Ok(Start::Request {
+        method: Method::from_shared(head.slice_ref(method)),
+        uri: Span::new(uri_start, uri_start + uri.len()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Message, Error> {
+        Message::parse(Bytes::copy_from_slice(s.as_bytes()))
+    }
+
+    #[test]
+    fn start_lines() {
+        let ok = "OPTIONS sip:a@b SIP/2.0\r\n\r\n";
+        assert!(parse(ok).is_ok());
+        for (bad, what) in [
+            ("OPTIONS  sip:a@b SIP/2.0\r\n\r\n", "extra whitespace"),
+            ("OPTIONS sip:a@b  SIP/2.0\r\n\r\n", "extra whitespace"),
+            ("OPTIONS sip:a@b SIP/2.0 \r\n\r\n", "trailing whitespace"),
+            (
+                "OPTIONS sip:a@b; lr SIP/2.0\r\n\r\n",
+                "whitespace in the Request-URI",
+            ),
+            ("OPTIONS <sip:a@b> SIP/2.0\r\n\r\n", "bad URI scheme"),
+            (
+                "OPTIONS sip:a@b?Route=x SIP/2.0\r\n\r\n",
+                "URI headers are not allowed",
+            ),
+            ("SIP/2.0 4294967301 big\r\n\r\n", "three digits"),
+            ("SIP/2.0 99 low\r\n\r\n", "three digits"),
+            ("OPTIONS\r\n\r\n", "without a Request-URI"),
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert!(e.to_string().contains(what), "{bad:?}: {e}");
+        }
+        assert_eq!(
+            parse("OPTIONS sip:a@b SIP/7.0\r\n\r\n").unwrap_err(),
+            Error::Version { offset: 16 }
+        );
+        assert_eq!(
+            parse("SIP/3.0 200 OK\r\n\r\n").unwrap_err(),
+            Error::Version { offset: 0 }
+        );
+        let r = parse("SIP/2.0 100 \r\n\r\n").unwrap();
+        assert_eq!(r.reason(), Some(""));
+        let r = parse("SIP/2.0 180\r\n\r\n").unwrap();
+        assert_eq!(r.reason(), Some(""));
+    }
+
+    #[test]
+    fn header_lines() {
+        for (bad, offset) in [
+            ("OPTIONS sip:a@b SIP/2.0\r\n: x\r\n\r\n", 25),
+            ("OPTIONS sip:a@b SIP/2.0\r\nVia x\r\n\r\n", 29),
+            ("OPTIONS sip:a@b SIP/2.0\r\n folded\r\n\r\n", 25),
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert!(matches!(e, Error::HeaderLine { .. }), "{e}");
+            assert_eq!(e.offset(), Some(offset), "{bad:?}");
+        }
+        let e = parse("OPTIONS sip:a@b SIP/2.0\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 300\r\n\r\n")
+            .unwrap_err();
+        assert_eq!(
+            e,
+            Error::Header {
+                name: HeaderName::MaxForwards,
+                offset: 56,
+                what: "Max-Forwards above 255"
+            }
+        );
+    }
+
+    #[test]
+    fn folding_keeps_offsets() {
+        let m = parse("OPTIONS sip:a@b SIP/2.0\r\nSubject: one\r\n two\r\n\tthree\r\nTO :\r\n sip:x@y\r\n\r\n").unwrap();
+        assert_eq!(
+            m.header("subject"),
+            Some("one\r\n two\r\n\tthree".replace(['\r', '\n'], " ").as_str())
+        );
+        assert_eq!(m.header(HeaderName::To), Some("sip:x@y"));
+    }
+}
