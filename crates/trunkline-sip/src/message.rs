@@ -492,17 +492,14 @@ impl Message {
 
     /// The checks RFC 3261 asks of a request or response beyond its syntax
     /// (§8.1.1, §8.2.2.1, §18.3): To, From, Call-ID, CSeq and Via present
-    /// (and Max-Forwards in a request) and single-valued where the grammar
-    /// says so, one Content-Length, and a Request-URI scheme this element
-    /// serves (sip, sips, tel). The error maps to the response to send.
+    /// and single-valued, one Content-Length and at most one Max-Forwards,
+    /// and a Request-URI scheme this element serves (sip, sips, tel).
+    /// Max-Forwards may be absent: RFC 2543 peers omit it (RFC 4475 §3.4.1)
+    /// and a proxy then passes the check (§16.3). The error maps to the
+    /// response to send.
     pub fn check(&self) -> Result<(), Error> {
         use HeaderName as H;
-        let required: &[HeaderName] = if self.is_request() {
-            &[H::To, H::From, H::CallId, H::CSeq, H::Via, H::MaxForwards]
-        } else {
-            &[H::To, H::From, H::CallId, H::CSeq, H::Via]
-        };
-        for &name in required {
+        for name in [H::To, H::From, H::CallId, H::CSeq, H::Via] {
             if self.value(name).is_none() {
                 return Err(Error::MissingHeader(name));
             }
