@@ -1,6 +1,8 @@
 //! The 49 torture messages of RFC 4475, each with what the RFC says a
 //! conforming element sees in it. Files in `tests/data/rfc4475/`.
 
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
 use bytes::Bytes;
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
