@@ -29,6 +29,7 @@ pub(crate) fn index_head(buf: &[u8]) -> Result<Option<HeadIndex>, Error> {
         return Ok(None);
     };
     let start_line_len = trim_cr(buf, 0, first_nl);
+    no_bare_cr(buf, 0, start_line_len)?;
     let mut entries = Vec::with_capacity(INDEX_CAPACITY);
     let mut folded = false;
     let mut pos = first_nl + 1;
@@ -37,6 +38,7 @@ pub(crate) fn index_head(buf: &[u8]) -> Result<Option<HeadIndex>, Error> {
             return Ok(None);
         };
         let end = trim_cr(buf, pos, nl);
+        no_bare_cr(buf, pos, end)?;
         if end == pos {
             return Ok(Some(HeadIndex {
                 start_line_len,
@@ -67,6 +69,18 @@ pub(crate) fn index_head(buf: &[u8]) -> Result<Option<HeadIndex>, Error> {
             entries.push(header_line(buf, pos, end)?);
         }
         pos = nl + 1;
+    }
+}
+
+/// A CR may only end a line: no grammar rule admits it inside one, and
+/// peers disagree on whether a bare CR ends a line (header smuggling).
+fn no_bare_cr(buf: &[u8], start: usize, end: usize) -> Result<(), Error> {
+    match memchr::memchr(b'\r', &buf[start..end]) {
+        Some(at) => Err(Error::HeaderLine {
+            offset: start + at,
+            what: "bare CR inside a line",
+        }),
+        None => Ok(()),
     }
 }
 
@@ -311,6 +325,7 @@ mod tests {
             ("OPTIONS sip:a@b SIP/2.0\r\n: x\r\n\r\n", 25),
             ("OPTIONS sip:a@b SIP/2.0\r\nVia x\r\n\r\n", 29),
             ("OPTIONS sip:a@b SIP/2.0\r\n folded\r\n\r\n", 25),
+            ("OPTIONS sip:a@b SIP/2.0\r\nSubject: a\rVia: x\r\n\r\n", 35),
         ] {
             let e = parse(bad).unwrap_err();
             assert!(matches!(e, Error::HeaderLine { .. }), "{e}");
