@@ -45,6 +45,7 @@ const HOST: u16 = 1 << 6;
 const WORD: u16 = 1 << 7;
 const URIC: u16 = 1 << 8;
 const SCHEME: u16 = 1 << 9;
+const USERINFO: u16 = 1 << 10;
 
 const fn class_table() -> [u16; 256] {
     let mut t = [0u16; 256];
@@ -132,6 +133,9 @@ const fn class_table() -> [u16; 256] {
         if alnum || matches!(b, b'+' | b'-' | b'.') {
             bits |= SCHEME;
         }
+        if bits & (USER | PASSWORD) != 0 || matches!(b, b':' | b'%') {
+            bits |= USERINFO;
+        }
         t[c] = bits;
         c += 1;
     }
@@ -164,6 +168,11 @@ pub(crate) fn is_password(c: u8) -> bool {
 #[inline]
 pub(crate) fn is_param(c: u8) -> bool {
     has(c, PARAM)
+}
+/// Characters of `userinfo`: user, `:`, password, with `%` for escapes.
+#[inline]
+pub(crate) fn is_userinfo(c: u8) -> bool {
+    has(c, USERINFO)
 }
 /// `hname` / `hvalue` characters other than escapes.
 #[inline]
@@ -205,7 +214,29 @@ fn take_bytes_while(i: &str, pred: impl Fn(u8) -> bool) -> (&str, &str) {
 /// Skips optional linear whitespace.
 #[inline]
 pub(crate) fn sws(i: &str) -> &str {
-    i.trim_start_matches([' ', '\t'])
+    let n = i.bytes().take_while(|c| is_ws(*c)).count();
+    &i[n..]
+}
+
+/// Trims linear whitespace at both ends.
+#[inline]
+pub(crate) fn trim_ws(i: &str) -> &str {
+    let i = sws(i);
+    let n = i.bytes().rev().take_while(|c| is_ws(*c)).count();
+    &i[..i.len() - n]
+}
+
+/// The index of the first `byte` in `s`. Header values are short: a plain
+/// loop beats a SIMD search's set-up there.
+#[inline]
+pub(crate) fn find_byte(s: &str, byte: u8) -> Option<usize> {
+    s.bytes().position(|c| c == byte)
+}
+
+/// The index of the first space or tab in `s`.
+#[inline]
+pub(crate) fn find_ws(s: &str) -> Option<usize> {
+    s.bytes().position(is_ws)
 }
 
 /// Requires at least one whitespace character (`LWS`).

@@ -25,14 +25,10 @@ macro_rules! header_names {
             /// Every well-known name.
             pub const ALL: &'static [HeaderName] = &[$( HeaderName::$variant, )*];
 
-            /// Looks a name up from its lower-case spelling. A `match` on
-            /// byte strings compiles to a length switch and a few compares.
-            fn from_lower(lower: &str) -> Option<HeaderName> {
-                match lower {
-                    $( $lower $(| $alias)* => Some(HeaderName::$variant), )*
-                    _ => None,
-                }
-            }
+            /// Every lower-case spelling, full and compact, with its name.
+            pub(crate) const SPELLINGS: &'static [(&'static str, HeaderName)] = &[
+                $( ($lower, HeaderName::$variant), $( ($alias, HeaderName::$variant), )* )*
+            ];
         }
     };
 }
@@ -167,22 +163,67 @@ header_names! {
 /// Longest well-known name (`P-Preferred-Identity`, `Request-Disposition`).
 const MAX_KNOWN_LEN: usize = 20;
 
+/// Slots of the name table: a power of two, about three times the spellings.
+const TABLE_SLOTS: usize = 256;
+
+/// Lower-cases a `token` byte for comparing with a lower-case spelling made
+/// of letters, digits and `-`: setting bit 5 maps `A-Z` to `a-z` and leaves
+/// digits and `-` alone; the token bytes it changes (`_`) match no spelling.
+#[inline]
+const fn lower_token_byte(c: u8) -> u8 {
+    c | 0x20
+}
+
+#[inline]
+const fn slot_of(len: usize, first: u8, last: u8) -> usize {
+    let first = lower_token_byte(first) as usize;
+    let last = lower_token_byte(last) as usize;
+    (len * 37 + first * 7 + last) % TABLE_SLOTS
+}
+
+/// Every spelling at its hash slot, collisions in the following free slots.
+static NAME_TABLE: [Option<(&[u8], HeaderName)>; TABLE_SLOTS] = {
+    let mut table: [Option<(&[u8], HeaderName)>; TABLE_SLOTS] = [None; TABLE_SLOTS];
+    let mut i = 0;
+    while i < HeaderName::SPELLINGS.len() {
+        let (spelling, name) = HeaderName::SPELLINGS[i];
+        let bytes = spelling.as_bytes();
+        let mut slot = slot_of(bytes.len(), bytes[0], bytes[bytes.len() - 1]);
+        while table[slot].is_some() {
+            slot = (slot + 1) % TABLE_SLOTS;
+        }
+        table[slot] = Some((bytes, name));
+        i += 1;
+    }
+    table
+};
+
 impl HeaderName {
     /// Recognises a header name, in any case, full or compact.
     pub fn parse(name: &str) -> Option<HeaderName> {
-        let name = name.as_bytes();
-        if name.is_empty() || name.len() > MAX_KNOWN_LEN {
+        HeaderName::from_bytes(name.as_bytes())
+    }
+
+    /// [`HeaderName::parse`] on bytes, through a small open-addressing
+    /// table keyed by length and first and last letter.
+    pub(crate) fn from_bytes(name: &[u8]) -> Option<HeaderName> {
+        let (&first, &last) = (name.first()?, name.last()?);
+        if name.len() > MAX_KNOWN_LEN {
             return None;
         }
-        let mut lower = [0u8; MAX_KNOWN_LEN];
-        let lower = &mut lower[..name.len()];
-        for (l, c) in lower.iter_mut().zip(name) {
-            *l = c.to_ascii_lowercase();
+        let mut slot = slot_of(name.len(), first, last);
+        loop {
+            let (spelling, known) = NAME_TABLE[slot]?;
+            if spelling.len() == name.len()
+                && spelling
+                    .iter()
+                    .zip(name)
+                    .all(|(s, c)| *s == lower_token_byte(*c))
+            {
+                return Some(known);
+            }
+            slot = (slot + 1) % TABLE_SLOTS;
         }
-        // ASCII lower-casing keeps the text valid UTF-8.
-        std::str::from_utf8(lower)
-            .ok()
-            .and_then(HeaderName::from_lower)
     }
 
     /// Whether the header's grammar is a comma-separated list, so several

@@ -1,6 +1,9 @@
 //! `;name=value` parameter lists, shared by URIs and header values.
 
-use crate::grammar::{PResult, escaped_run, is_param, is_token, many1, quoted_string, sep, sws};
+use crate::grammar::{
+    PResult, escaped_run, fail, find_byte, is_param, is_token, many1, quoted_string, sep, sws,
+    trim_ws,
+};
 use std::fmt;
 
 /// A validated parameter list, read lazily: `;lr;transport=tcp` or
@@ -79,18 +82,18 @@ impl<'a> Iterator for ParamIter<'a> {
         let end = end.min(s.len());
         let (param, rest) = s.split_at(end);
         self.rest = rest;
-        let (name, value) = match param.split_once('=') {
-            Some((n, v)) => {
-                let v = v.trim_matches([' ', '\t']);
+        let (name, value) = match find_byte(param, b'=') {
+            Some(eq) => {
+                let v = trim_ws(&param[eq + 1..]);
                 let v = v
                     .strip_prefix('"')
                     .and_then(|v| v.strip_suffix('"'))
                     .unwrap_or(v);
-                (n, Some(v))
+                (&param[..eq], Some(v))
             }
             None => (param, None),
         };
-        Some((name.trim_matches([' ', '\t']), value))
+        Some((trim_ws(name), value))
     }
 }
 
@@ -98,17 +101,33 @@ impl<'a> Iterator for ParamIter<'a> {
 /// [ EQUAL gen-value ]`, `gen-value = token / host / quoted-string`.
 /// Returns the list as written; stops before anything that is not `;`.
 pub(crate) fn header_params(i: &str) -> PResult<'_, Params<'_>> {
+    header_params_checked(i, |_, _| Ok(()))
+}
+
+/// [`header_params`], with `check` judging each `(name, value)` as it is
+/// read (a quoted value keeps its quotes); a header whose parameters have
+/// rules of their own (Via `ttl`, Contact `q`) passes them here.
+pub(crate) fn header_params_checked(
+    i: &str,
+    check: impl Fn(&str, Option<&str>) -> Result<(), &'static str>,
+) -> PResult<'_, Params<'_>> {
     let start = i;
     let mut rest = i;
     loop {
         let Ok((after_semi, ())) = sep(b';', "")(rest) else {
             break;
         };
-        let (r, _) = many1(is_token, "empty parameter")(after_semi)?;
-        let r = match sep(b'=', "")(r) {
-            Ok((v, ())) => gen_value(v)?.0,
-            Err(_) => r,
+        let (r, name) = many1(is_token, "empty parameter")(after_semi)?;
+        let (r, value) = match sep(b'=', "")(r) {
+            Ok((v, ())) => {
+                let (r, value) = gen_value(v)?;
+                (r, Some(value))
+            }
+            Err(_) => (r, None),
         };
+        if let Err(what) = check(name, value) {
+            return fail(after_semi, what);
+        }
         rest = r;
     }
     let consumed = start.len() - rest.len();

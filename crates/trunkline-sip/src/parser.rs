@@ -1,7 +1,7 @@
 //! From bytes to a [`Message`]: finding the header section, indexing its
 //! lines, unfolding, checking the start line and every well-known header.
 
-use crate::grammar::{Fault, is_token, is_ws};
+use crate::grammar::{Fault, find_ws, is_token, is_ws};
 use crate::message::{Entry, Message, Span, Start};
 use crate::uri::{Uri, uri_exact};
 use crate::{Error, HeaderName, Method, StatusCode, headers};
@@ -25,24 +25,19 @@ pub(crate) struct HeadIndex {
 /// Indexes the header section at the start of `buf`. `Ok(None)` means the
 /// empty line that ends it has not arrived yet.
 pub(crate) fn index_head(buf: &[u8]) -> Result<Option<HeadIndex>, Error> {
-    let Some(first_nl) = memchr::memchr(b'\n', buf) else {
+    let Some((start_line_len, mut pos)) = line_end(buf, 0)? else {
         return Ok(None);
     };
-    let start_line_len = trim_cr(buf, 0, first_nl);
-    no_bare_cr(buf, 0, start_line_len)?;
     let mut entries = Vec::with_capacity(INDEX_CAPACITY);
     let mut folded = false;
-    let mut pos = first_nl + 1;
     loop {
-        let Some(nl) = memchr::memchr(b'\n', &buf[pos..]).map(|n| pos + n) else {
+        let Some((end, next)) = line_end(buf, pos)? else {
             return Ok(None);
         };
-        let end = trim_cr(buf, pos, nl);
-        no_bare_cr(buf, pos, end)?;
         if end == pos {
             return Ok(Some(HeadIndex {
                 start_line_len,
-                head_len: nl + 1,
+                head_len: next,
                 folded,
                 entries,
             }));
@@ -68,28 +63,28 @@ pub(crate) fn index_head(buf: &[u8]) -> Result<Option<HeadIndex>, Error> {
         } else {
             entries.push(header_line(buf, pos, end)?);
         }
-        pos = nl + 1;
+        pos = next;
     }
 }
 
-/// A CR may only end a line: no grammar rule admits it inside one, and
-/// peers disagree on whether a bare CR ends a line (header smuggling).
-fn no_bare_cr(buf: &[u8], start: usize, end: usize) -> Result<(), Error> {
-    match memchr::memchr(b'\r', &buf[start..end]) {
-        Some(at) => Err(Error::HeaderLine {
-            offset: start + at,
+/// Finds the end of the line starting at `pos`: `(end of its text, start of
+/// the next line)`. Lines end in CRLF or a bare LF. A CR anywhere else is an
+/// error: no grammar rule admits it inside a line, and peers disagree on
+/// whether a bare CR ends one (header smuggling).
+fn line_end(buf: &[u8], pos: usize) -> Result<Option<(usize, usize)>, Error> {
+    let Some(at) = memchr::memchr2(b'\r', b'\n', &buf[pos..]).map(|n| pos + n) else {
+        return Ok(None);
+    };
+    if buf[at] == b'\n' {
+        return Ok(Some((at, at + 1)));
+    }
+    match buf.get(at + 1) {
+        Some(b'\n') => Ok(Some((at, at + 2))),
+        Some(_) => Err(Error::HeaderLine {
+            offset: at,
             what: "bare CR inside a line",
         }),
-        None => Ok(()),
-    }
-}
-
-/// Strips the CR of a CRLF line ending; a bare LF is accepted too.
-fn trim_cr(buf: &[u8], start: usize, nl: usize) -> usize {
-    if nl > start && buf[nl - 1] == b'\r' {
-        nl - 1
-    } else {
-        nl
+        None => Ok(None),
     }
 }
 
@@ -121,10 +116,7 @@ fn header_line(buf: &[u8], start: usize, end: usize) -> Result<Entry, Error> {
     let value_start =
         start + colon + 1 + line[colon + 1..].iter().take_while(|c| is_ws(**c)).count();
     let value_end = trim_ws_end(buf, value_start, end).max(value_start);
-    // Names are tokens, so ASCII: the lookup cannot fail on UTF-8.
-    let name = std::str::from_utf8(&line[..name_len])
-        .ok()
-        .and_then(HeaderName::parse);
+    let name = HeaderName::from_bytes(&line[..name_len]);
     Ok(Entry {
         name,
         name_span: Span::new(start, start + name_len),
@@ -246,7 +238,7 @@ fn start_line(head: &ByteString, len: usize) -> Result<Start, Error> {
             offset: len - version.len(),
         });
     }
-    if let Some(ws) = uri.find([' ', '\t']) {
+    if let Some(ws) = find_ws(uri) {
         return Err(Error::RequestUri {
             offset: uri_start + ws,
             what: "whitespace in the Request-URI",

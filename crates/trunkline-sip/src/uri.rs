@@ -3,8 +3,8 @@
 
 use crate::Error;
 use crate::grammar::{
-    Fault, PResult, all, escaped_run, fail, is_hnv, is_host, is_password, is_scheme, is_uric,
-    is_user, percent_decode,
+    Fault, PResult, escaped_run, fail, find_byte, is_hnv, is_host, is_password, is_scheme, is_uric,
+    is_user, is_userinfo, percent_decode,
 };
 use crate::params::{Params, uri_params};
 use std::borrow::Cow;
@@ -82,7 +82,7 @@ impl<'a> Uri<'a> {
     /// The scheme, as written (`sip`, `SIPS`, `tel`, `http`…).
     pub fn scheme(&self) -> &'a str {
         let raw = self.as_str();
-        &raw[..raw.find(':').unwrap_or(0)]
+        &raw[..find_byte(raw, b':').unwrap_or(0)]
     }
 
     /// The SIP URI, if this is one.
@@ -204,13 +204,20 @@ impl fmt::Display for Host<'_> {
 
 /// Parses a URI that must span all of `s`.
 pub(crate) fn uri_exact(s: &str) -> Result<Uri<'_>, Fault<'_>> {
-    all(s, |i| uri_prefix(i, s.len()))
+    match uri_prefix(s, s.len()) {
+        Ok((_, uri)) => Ok(uri),
+        Err(nom::Err::Error(f) | nom::Err::Failure(f)) => Err(f),
+        Err(nom::Err::Incomplete(_)) => Err(Fault {
+            at: s,
+            what: "incomplete URI",
+        }),
+    }
 }
 
 /// Parses a URI occupying the first `len` bytes of `i`.
 fn uri_prefix(i: &str, len: usize) -> PResult<'_, Uri<'_>> {
     let raw = &i[..len];
-    let Some(colon) = raw.find(':') else {
+    let Some(colon) = find_byte(raw, b':') else {
         return fail(i, "URI has no scheme");
     };
     let (scheme, rest) = (&raw[..colon], &raw[colon + 1..]);
@@ -244,14 +251,12 @@ fn sip_uri<'a>(
     rest: &'a str,
 ) -> Result<SipUri<'a>, nom::Err<Fault<'a>>> {
     // The userinfo runs to an `@`; if there is none, the URI starts with the host.
-    let info_len = rest
-        .bytes()
-        .position(|c| !(is_user(c) || is_password(c) || c == b':' || c == b'%'));
+    let info_len = rest.bytes().position(|c| !is_userinfo(c));
     let (user, password, hostport) = match info_len {
         Some(n) if rest.as_bytes()[n] == b'@' => {
             let info = &rest[..n];
-            let (user, password) = match info.split_once(':') {
-                Some((u, p)) => (u, Some(p)),
+            let (user, password) = match find_byte(info, b':') {
+                Some(colon) => (&info[..colon], Some(&info[colon + 1..])),
                 None => (info, None),
             };
             let (r, _) = escaped_run(user, is_user, Some("empty user part"))?;
@@ -339,7 +344,7 @@ fn tel_uri<'a>(raw: &'a str, rest: &'a str) -> Result<TelUri<'a>, nom::Err<Fault
 /// `host = hostname / IPv4address / IPv6reference`
 pub(crate) fn host(i: &str) -> PResult<'_, Host<'_>> {
     if let Some(v6) = i.strip_prefix('[') {
-        let Some(close) = v6.find(']') else {
+        let Some(close) = find_byte(v6, b']') else {
             return fail(i, "unterminated IPv6 reference");
         };
         return match v6[..close].parse() {
@@ -347,21 +352,45 @@ pub(crate) fn host(i: &str) -> PResult<'_, Host<'_>> {
             Err(_) => fail(i, "bad IPv6 address"),
         };
     }
-    let n = i.bytes().position(|c| !is_host(c)).unwrap_or(i.len());
+    let b = i.as_bytes();
+    let mut n = 0;
+    let mut numeric = true;
+    let mut empty_label = false;
+    while n < b.len() && is_host(b[n]) {
+        numeric &= b[n].is_ascii_digit() || b[n] == b'.';
+        empty_label |= b[n] == b'.' && (n == 0 || b[n - 1] == b'.');
+        n += 1;
+    }
     let name = &i[..n];
     if name.is_empty() {
         return fail(i, "missing host");
     }
-    if name.bytes().all(|c| c.is_ascii_digit() || c == b'.') {
-        return match name.parse() {
-            Ok(addr) => Ok((&i[n..], Host::Ipv4(addr))),
-            Err(_) => fail(i, "bad IPv4 address"),
+    if numeric {
+        return match ipv4(name.as_bytes()) {
+            Some(addr) => Ok((&i[n..], Host::Ipv4(addr))),
+            None => fail(i, "bad IPv4 address"),
         };
     }
-    if name.starts_with(['.', '-']) || name.contains("..") {
+    if empty_label || b[0] == b'-' {
         return fail(i, "bad host name");
     }
     Ok((&i[n..], Host::Domain(name)))
+}
+
+/// `IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT`, each
+/// at most 255.
+fn ipv4(s: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = s.split(|c| *c == b'.');
+    for octet in &mut octets {
+        let part = parts.next()?;
+        if part.is_empty() || part.len() > 3 {
+            return None;
+        }
+        let v = part.iter().fold(0u16, |v, d| v * 10 + u16::from(d - b'0'));
+        *octet = u8::try_from(v).ok()?;
+    }
+    parts.next().is_none().then_some(Ipv4Addr::from(octets))
 }
 
 /// `port = 1*DIGIT`, within 0..=65535.

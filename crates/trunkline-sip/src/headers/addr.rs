@@ -2,8 +2,8 @@
 //! `Refer-To`, `Referred-By`, `Reply-To`, `P-Asserted-Identity`
 //! (RFC 3261 §20.10 name-addr and addr-spec rules).
 
-use crate::grammar::{PResult, fail, quoted_string, sws, token, unescape_quoted};
-use crate::params::{Params, header_params};
+use crate::grammar::{Fault, PResult, fail, find_byte, quoted_string, sws, token, unescape_quoted};
+use crate::params::{Params, header_params_checked};
 use crate::uri::{Uri, bare_uri, uri_exact};
 use std::borrow::Cow;
 
@@ -100,12 +100,12 @@ fn qvalue(q: &str) -> Option<u16> {
 
 /// `( name-addr / addr-spec ) *( SEMI generic-param )`
 pub(crate) fn name_addr(i: &str) -> PResult<'_, NameAddr<'_>> {
-    address(i, false)
+    address(i, false, |_, _| Ok(()))
 }
 
 /// `name-addr *( SEMI rr-param )`: Route, Record-Route and Path require `<>`.
 pub(crate) fn name_addr_angle(i: &str) -> PResult<'_, NameAddr<'_>> {
-    address(i, true)
+    address(i, true, |_, _| Ok(()))
 }
 
 /// A Contact value: `*` or an address whose `q` and `expires` are well formed.
@@ -113,20 +113,28 @@ pub(crate) fn contact(i: &str) -> PResult<'_, Contact<'_>> {
     if let Some(rest) = i.strip_prefix('*') {
         return Ok((rest, Contact::Wildcard));
     }
-    let (rest, addr) = name_addr(i)?;
-    if addr.param("q").is_some_and(|q| qvalue(q).is_none()) {
-        return fail(i, "bad q parameter");
-    }
-    if addr
-        .param("expires")
-        .is_some_and(|e| e.is_empty() || !e.bytes().all(|c| c.is_ascii_digit()))
-    {
-        return fail(i, "bad expires parameter");
-    }
+    let (rest, addr) = address(i, false, contact_param)?;
     Ok((rest, Contact::Address(addr)))
 }
 
-fn address(i: &str, require_angle: bool) -> PResult<'_, NameAddr<'_>> {
+/// `c-p-q` and `c-p-expires` (§20.10).
+fn contact_param(name: &str, value: Option<&str>) -> Result<(), &'static str> {
+    if name.eq_ignore_ascii_case("q") && value.and_then(qvalue).is_none() {
+        return Err("bad q parameter");
+    }
+    if name.eq_ignore_ascii_case("expires")
+        && !value.is_some_and(|e| e.bytes().all(|c| c.is_ascii_digit()))
+    {
+        return Err("bad expires parameter");
+    }
+    Ok(())
+}
+
+fn address(
+    i: &str,
+    require_angle: bool,
+    check_param: impl Fn(&str, Option<&str>) -> Result<(), &'static str>,
+) -> PResult<'_, NameAddr<'_>> {
     let (rest, display_name, quoted) = if i.starts_with('"') {
         let (r, d) = quoted_string(i)?;
         (sws(r), Some(d), true)
@@ -152,14 +160,16 @@ fn address(i: &str, require_angle: bool) -> PResult<'_, NameAddr<'_>> {
     };
     let (rest, uri) = match rest.strip_prefix('<') {
         Some(inner) => {
-            let Some(close) = inner.find('>') else {
+            let Some(close) = find_byte(inner, b'>') else {
                 return fail(rest, "missing '>'");
             };
-            let text = &inner[..close];
-            if let Some(ws) = text.find([' ', '\t']) {
-                return fail(&text[ws..], "whitespace inside '<' '>'");
-            }
-            let uri = uri_exact(text).map_err(nom::Err::Error)?;
+            let uri = uri_exact(&inner[..close]).map_err(|f| {
+                let what = match f.at.as_bytes().first() {
+                    Some(b' ' | b'\t') => "whitespace inside '<' '>'",
+                    _ => f.what,
+                };
+                nom::Err::Error(Fault { at: f.at, what })
+            })?;
             (&inner[close + 1..], uri)
         }
         None if require_angle || display_name.is_some() => {
@@ -167,7 +177,7 @@ fn address(i: &str, require_angle: bool) -> PResult<'_, NameAddr<'_>> {
         }
         None => bare_uri(rest)?,
     };
-    let (rest, params) = header_params(rest)?;
+    let (rest, params) = header_params_checked(rest, check_param)?;
     Ok((
         rest,
         NameAddr {

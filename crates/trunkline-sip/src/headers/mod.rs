@@ -97,14 +97,18 @@ fn list<'a, T>(
     item: fn(&'a str) -> PResult<'a, T>,
     allow_empty: bool,
 ) -> Result<(), Fault<'a>> {
-    let mut items = ListItems::new(value, item).peekable();
-    if items.peek().is_none() && !allow_empty {
+    let mut count = 0;
+    for item in ListItems::new(value, item) {
+        item?;
+        count += 1;
+    }
+    if count == 0 && !allow_empty {
         return Err(Fault {
             at: value,
             what: "empty value",
         });
     }
-    items.try_for_each(|r| r.map(drop))
+    Ok(())
 }
 
 /// The elements of one comma-separated header value, parsed one at a time.

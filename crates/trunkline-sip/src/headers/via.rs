@@ -1,7 +1,7 @@
 //! `Via` (RFC 3261 §20.42, RFC 3581 `rport`).
 
-use crate::grammar::{PResult, fail, lws, sep, sws, token};
-use crate::params::{Params, header_params};
+use crate::grammar::{PResult, lws, sep, token};
+use crate::params::{Params, header_params_checked};
 use crate::uri::{Host, host, port};
 
 /// The RFC 3261 branch prefix that marks a globally unique branch (§8.1.1.7).
@@ -73,6 +73,24 @@ impl<'a> Via<'a> {
     }
 }
 
+/// `via-ttl`, `via-received`, `via-branch` and RFC 3581 `rport` rules.
+fn via_param(name: &str, value: Option<&str>) -> Result<(), &'static str> {
+    let ok = if name.eq_ignore_ascii_case("ttl") {
+        value.and_then(|v| v.parse::<u8>().ok()).is_some()
+    } else if name.eq_ignore_ascii_case("rport") {
+        value.is_none_or(|v| v.parse::<u16>().is_ok())
+    } else if name.eq_ignore_ascii_case("branch") || name.eq_ignore_ascii_case("received") {
+        value.is_some()
+    } else {
+        true
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err("bad ttl, rport, branch or received parameter")
+    }
+}
+
 /// `via-parm = sent-protocol LWS sent-by *( SEMI via-params )`
 pub(crate) fn via(i: &str) -> PResult<'_, Via<'_>> {
     let (i, protocol) = token(i)?;
@@ -89,24 +107,7 @@ pub(crate) fn via(i: &str) -> PResult<'_, Via<'_>> {
         }
         Err(_) => (i, None),
     };
-    let (i, params) = header_params(i)?;
-    for (name, value) in params.iter() {
-        let ok = if name.eq_ignore_ascii_case("ttl") {
-            value.and_then(|v| v.parse::<u8>().ok()).is_some()
-        } else if name.eq_ignore_ascii_case("rport") {
-            value.is_none_or(|v| v.parse::<u16>().is_ok())
-        } else if name.eq_ignore_ascii_case("branch") || name.eq_ignore_ascii_case("received") {
-            value.is_some()
-        } else {
-            true
-        };
-        if !ok {
-            return fail(
-                sws(params.as_str()),
-                "bad ttl, rport, branch or received parameter",
-            );
-        }
-    }
+    let (i, params) = header_params_checked(i, via_param)?;
     Ok((
         i,
         Via {
