@@ -46,6 +46,7 @@ const WORD: u16 = 1 << 7;
 const URIC: u16 = 1 << 8;
 const SCHEME: u16 = 1 << 9;
 const USERINFO: u16 = 1 << 10;
+const GEN_VALUE: u16 = 1 << 11;
 
 const fn class_table() -> [u16; 256] {
     let mut t = [0u16; 256];
@@ -136,6 +137,9 @@ const fn class_table() -> [u16; 256] {
         if bits & (USER | PASSWORD) != 0 || matches!(b, b':' | b'%') {
             bits |= USERINFO;
         }
+        if bits & TOKEN != 0 || matches!(b, b':' | b'[' | b']') {
+            bits |= GEN_VALUE;
+        }
         t[c] = bits;
         c += 1;
     }
@@ -154,11 +158,6 @@ fn has(c: u8, class: u16) -> bool {
 pub(crate) fn is_token(c: u8) -> bool {
     has(c, TOKEN)
 }
-/// `user` characters other than escapes.
-#[inline]
-pub(crate) fn is_user(c: u8) -> bool {
-    has(c, USER)
-}
 /// `password` characters other than escapes.
 #[inline]
 pub(crate) fn is_password(c: u8) -> bool {
@@ -168,6 +167,12 @@ pub(crate) fn is_password(c: u8) -> bool {
 #[inline]
 pub(crate) fn is_param(c: u8) -> bool {
     has(c, PARAM)
+}
+/// `gen-value` characters outside a quoted string: `token / host`, so a
+/// token plus `:` and brackets (IPv6).
+#[inline]
+pub(crate) fn is_gen_value(c: u8) -> bool {
+    has(c, GEN_VALUE)
 }
 /// Characters of `userinfo`: user, `:`, password, with `%` for escapes.
 #[inline]
@@ -205,17 +210,21 @@ pub(crate) fn is_ws(c: u8) -> bool {
     c == b' ' || c == b'\t'
 }
 
+#[inline(always)]
 fn take_bytes_while(i: &str, pred: impl Fn(u8) -> bool) -> (&str, &str) {
-    let n = i.bytes().position(|c| !pred(c)).unwrap_or(i.len());
+    let b = i.as_bytes();
+    let mut n = 0;
+    while n < b.len() && pred(b[n]) {
+        n += 1;
+    }
     // `pred` only accepts ASCII, so `n` is a char boundary.
     (&i[n..], &i[..n])
 }
 
 /// Skips optional linear whitespace.
-#[inline]
+#[inline(always)]
 pub(crate) fn sws(i: &str) -> &str {
-    let n = i.bytes().take_while(|c| is_ws(*c)).count();
-    &i[n..]
+    take_bytes_while(i, is_ws).0
 }
 
 /// Trims linear whitespace at both ends.
@@ -300,15 +309,23 @@ pub(crate) fn token(i: &str) -> PResult<'_, &str> {
     many1(is_token, "expected a token")(i)
 }
 
-/// Matches one literal character, with optional whitespace around it
-/// (the `SEMI`, `COMMA`, `EQUAL`, `SLASH`, `COLON` of §25.1).
+/// Eats one literal character with optional whitespace around it (the
+/// `SEMI`, `COMMA`, `EQUAL`, `SLASH`, `COLON` of §25.1); `None` if the
+/// next character is another.
+#[inline(always)]
+pub(crate) fn eat(i: &str, c: u8) -> Option<&str> {
+    let j = sws(i);
+    match j.as_bytes().first() {
+        Some(&b) if b == c => Some(sws(&j[1..])),
+        _ => None,
+    }
+}
+
+/// [`eat`] as a nom parser that fails with `what`.
 pub(crate) fn sep(c: u8, what: &'static str) -> impl Fn(&str) -> PResult<'_, ()> {
-    move |i| {
-        let j = sws(i);
-        match j.as_bytes().first() {
-            Some(&b) if b == c => Ok((sws(&j[1..]), ())),
-            _ => fail(j, what),
-        }
+    move |i| match eat(i, c) {
+        Some(rest) => Ok((rest, ())),
+        None => fail(sws(i), what),
     }
 }
 
@@ -384,19 +401,20 @@ pub(crate) fn percent_decode(s: &str) -> std::borrow::Cow<'_, [u8]> {
 }
 
 /// Parses decimal digits into a `u32`, failing on overflow.
+#[inline]
 pub(crate) fn u32_digits<'a>(i: &'a str, what: &'static str) -> PResult<'a, u32> {
-    let (rest, digits) = many1(|c| c.is_ascii_digit(), what)(i)?;
-    let mut v: u32 = 0;
-    for d in digits.bytes() {
-        v = match v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u32::from(d - b'0')))
-        {
-            Some(v) => v,
-            None => return fail(i, "number out of range (more than 2^32-1)"),
-        };
+    let (rest, digits) = take_bytes_while(i, |c| c.is_ascii_digit());
+    if digits.is_empty() {
+        return fail(i, what);
     }
-    Ok((rest, v))
+    let mut v: u64 = 0;
+    for d in digits.bytes() {
+        v = v * 10 + u64::from(d - b'0');
+        if v > u64::from(u32::MAX) {
+            return fail(i, "number out of range (more than 2^32-1)");
+        }
+    }
+    Ok((rest, v as u32))
 }
 
 /// `delta-seconds`, saturating at 2^32-1: RFC 3261 §20.19 and RFC 4475
@@ -459,6 +477,7 @@ mod tests {
             escaped_run("a%41b;x", is_password, None),
             Ok((";x", "a%41b"))
         );
+        let is_user = |c| has(c, USER);
         assert_eq!(escaped_run("a%41b;x", is_user, None), Ok(("", "a%41b;x")));
         assert!(escaped_run("a%4", is_user, None).is_err());
         assert_eq!(percent_decode("%75se%72"), b"user".as_slice());

@@ -3,8 +3,8 @@
 
 use crate::grammar::{PResult, all};
 use crate::headers::{
-    self, Auth, CSeq, Contact, ListItems, MediaType, NameAddr, RAck, Reason, Replaces, RetryAfter,
-    SessionExpires, TokenParams, Via, Warning,
+    self, Auth, CSeq, Contact, Facts, ListItems, MediaType, NameAddr, RAck, Reason, Replaces,
+    RetryAfter, SessionExpires, TokenParams, Via, Warning,
 };
 use crate::parser::{self, index_head};
 use crate::uri::{Uri, uri_exact};
@@ -49,6 +49,36 @@ pub(crate) struct Entry {
     pub(crate) value: Span,
 }
 
+/// The [`Facts`] of a message, kept as spans of its header section.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Core {
+    branch: Option<Span>,
+    from_tag: Option<Span>,
+    to_tag: Option<Span>,
+    call_id: Option<Span>,
+    cseq: Option<(u32, Span)>,
+    max_forwards: Option<u8>,
+    content_length: Option<u32>,
+}
+
+impl Core {
+    pub(crate) fn new(head: &str, facts: &Facts<'_>) -> Core {
+        let span = |part: &str| {
+            let start = part.as_ptr() as usize - head.as_ptr() as usize;
+            Span::new(start, start + part.len())
+        };
+        Core {
+            branch: facts.branch.flatten().map(span),
+            from_tag: facts.from_tag.flatten().map(span),
+            to_tag: facts.to_tag.flatten().map(span),
+            call_id: facts.call_id.map(span),
+            cseq: facts.cseq.map(|c| (c.seq, span(c.method))),
+            max_forwards: facts.max_forwards,
+            content_length: facts.content_length,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) enum Start {
     Request { method: Method, uri: Span },
@@ -89,6 +119,7 @@ pub struct Message {
     body: Bytes,
     start: Start,
     headers: Vec<Entry>,
+    core: Core,
 }
 
 /// A header name to look up: a [`HeaderName`] or any text (`"X-Custom"`,
@@ -164,13 +195,19 @@ impl Message {
         body: Bytes,
         start: Start,
         headers: Vec<Entry>,
+        core: Core,
     ) -> Message {
         Message {
             head,
             body,
             start,
             headers,
+            core,
         }
+    }
+
+    fn text(&self, span: Span) -> &str {
+        &self.head[span.range()]
     }
 
     pub(crate) fn start(&self) -> &Start {
@@ -329,17 +366,33 @@ impl Message {
     pub fn to(&self) -> Option<NameAddr<'_>> {
         self.single(HeaderName::To, headers::name_addr)
     }
-    /// `Call-ID`
+    /// The `branch` of the top Via: the transaction identifier (§17.2.3).
+    /// Read at parse time; costs nothing.
+    pub fn branch(&self) -> Option<&str> {
+        self.core.branch.map(|s| self.text(s))
+    }
+    /// The From `tag`. Read at parse time; costs nothing.
+    pub fn from_tag(&self) -> Option<&str> {
+        self.core.from_tag.map(|s| self.text(s))
+    }
+    /// The To `tag`. Read at parse time; costs nothing.
+    pub fn to_tag(&self) -> Option<&str> {
+        self.core.to_tag.map(|s| self.text(s))
+    }
+    /// `Call-ID`. Read at parse time; costs nothing.
     pub fn call_id(&self) -> Option<&str> {
-        self.single(HeaderName::CallId, headers::call_id)
+        self.core.call_id.map(|s| self.text(s))
     }
-    /// `CSeq`
+    /// `CSeq`. Read at parse time; costs nothing.
     pub fn cseq(&self) -> Option<CSeq<'_>> {
-        self.single(HeaderName::CSeq, headers::cseq)
+        self.core.cseq.map(|(seq, method)| CSeq {
+            seq,
+            method: self.text(method),
+        })
     }
-    /// `Max-Forwards`
+    /// `Max-Forwards`. Read at parse time; costs nothing.
     pub fn max_forwards(&self) -> Option<u8> {
-        self.single(HeaderName::MaxForwards, headers::max_forwards)
+        self.core.max_forwards
     }
     /// Every `Contact` value.
     pub fn contacts(&self) -> Values<'_, Contact<'_>> {
@@ -361,9 +414,9 @@ impl Message {
     pub fn paths(&self) -> Values<'_, NameAddr<'_>> {
         self.list(HeaderName::Path, headers::name_addr_angle)
     }
-    /// `Content-Length`, the first if several.
+    /// `Content-Length`, the first if several. Read at parse time.
     pub fn content_length(&self) -> Option<u32> {
-        self.single(HeaderName::ContentLength, headers::content_length)
+        self.core.content_length
     }
     /// `Content-Type`
     pub fn content_type(&self) -> Option<MediaType<'_>> {

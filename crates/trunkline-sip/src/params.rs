@@ -1,8 +1,8 @@
 //! `;name=value` parameter lists, shared by URIs and header values.
 
 use crate::grammar::{
-    PResult, escaped_run, fail, find_byte, is_param, is_token, many1, quoted_string, sep, sws,
-    trim_ws,
+    PResult, eat, escaped_run, fail, find_byte, is_gen_value, is_param, is_token, many1,
+    quoted_string, sws, trim_ws,
 };
 use std::fmt;
 
@@ -111,39 +111,27 @@ pub(crate) fn header_params_checked(
     i: &str,
     check: impl Fn(&str, Option<&str>) -> Result<(), &'static str>,
 ) -> PResult<'_, Params<'_>> {
-    let start = i;
     let mut rest = i;
-    loop {
-        let Ok((after_semi, ())) = sep(b';', "")(rest) else {
-            break;
-        };
-        let (r, name) = many1(is_token, "empty parameter")(after_semi)?;
-        let (r, value) = match sep(b'=', "")(r) {
-            Ok((v, ())) => {
-                let (r, value) = gen_value(v)?;
+    while let Some(param) = eat(rest, b';') {
+        let (r, name) = many1(is_token, "empty parameter")(param)?;
+        let (r, value) = match eat(r, b'=') {
+            Some(v) if v.starts_with('"') => {
+                let (r, _) = quoted_string(v)?;
+                (r, Some(&v[..v.len() - r.len()]))
+            }
+            Some(v) => {
+                let (r, value) = many1(is_gen_value, "empty parameter value")(v)?;
                 (r, Some(value))
             }
-            Err(_) => (r, None),
+            None => (r, None),
         };
         if let Err(what) = check(name, value) {
-            return fail(after_semi, what);
+            return fail(param, what);
         }
         rest = r;
     }
-    let consumed = start.len() - rest.len();
-    Ok((rest, Params::new(&start[..consumed])))
-}
-
-/// `token / host / quoted-string`. Host adds `:` and brackets (IPv6).
-fn gen_value(i: &str) -> PResult<'_, &str> {
-    if i.starts_with('"') {
-        let (rest, _) = quoted_string(i)?;
-        return Ok((rest, &i[..i.len() - rest.len()]));
-    }
-    many1(
-        |c| is_token(c) || matches!(c, b':' | b'[' | b']'),
-        "empty parameter value",
-    )(i)
+    let consumed = i.len() - rest.len();
+    Ok((rest, Params::new(&i[..consumed])))
 }
 
 /// URI parameters: `*( ";" pname [ "=" pvalue ] )`, no whitespace.

@@ -2,7 +2,8 @@
 //! lines, unfolding, checking the start line and every well-known header.
 
 use crate::grammar::{Fault, find_ws, is_token, is_ws};
-use crate::message::{Entry, Message, Span, Start};
+use crate::headers::Facts;
+use crate::message::{Core, Entry, Message, Span, Start};
 use crate::uri::{Uri, uri_exact};
 use crate::{Error, HeaderName, Method, StatusCode, headers};
 use bytes::{Bytes, BytesMut};
@@ -150,13 +151,16 @@ pub(crate) fn build(head: Bytes, body: Bytes, index: HeadIndex) -> Result<Messag
         offset: e.valid_up_to(),
     })?;
     let start = start_line(&head, index.start_line_len)?;
+    let mut facts = Facts::default();
     for e in &index.entries {
         if let Some(name) = e.name {
             let value = &head[e.value.range()];
-            headers::validate(name, value).map_err(|f| header_error(&head, name, value, f))?;
+            headers::validate(name, value, &mut facts)
+                .map_err(|f| header_error(&head, name, value, f))?;
         }
     }
-    let message = Message::from_parts(head, body, start, index.entries);
+    let core = Core::new(&head, &facts);
+    let message = Message::from_parts(head, body, start, index.entries, core);
     if let (Some(method), Some(cseq)) = (message.method(), message.cseq())
         && cseq.method != method.as_str()
     {

@@ -4,7 +4,7 @@
 use crate::Error;
 use crate::grammar::{
     Fault, PResult, escaped_run, fail, find_byte, is_hnv, is_host, is_password, is_scheme, is_uric,
-    is_user, is_userinfo, percent_decode,
+    is_userinfo, percent_decode,
 };
 use crate::params::{Params, uri_params};
 use std::borrow::Cow;
@@ -217,6 +217,14 @@ pub(crate) fn uri_exact(s: &str) -> Result<Uri<'_>, Fault<'_>> {
 /// Parses a URI occupying the first `len` bytes of `i`.
 fn uri_prefix(i: &str, len: usize) -> PResult<'_, Uri<'_>> {
     let raw = &i[..len];
+    let b = raw.as_bytes();
+    // `sip:` and `sips:` first: nearly every URI a PBX reads is one.
+    if b.len() > 4 && b[..4].eq_ignore_ascii_case(b"sip:") {
+        return Ok((&i[len..], Uri::Sip(sip_uri(raw, false, &raw[4..])?)));
+    }
+    if b.len() > 5 && b[..5].eq_ignore_ascii_case(b"sips:") {
+        return Ok((&i[len..], Uri::Sip(sip_uri(raw, true, &raw[5..])?)));
+    }
     let Some(colon) = find_byte(raw, b':') else {
         return fail(i, "URI has no scheme");
     };
@@ -230,7 +238,7 @@ fn uri_prefix(i: &str, len: usize) -> PResult<'_, Uri<'_>> {
         return fail(i, "bad URI scheme");
     }
     let uri = if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
-        Uri::Sip(sip_uri(raw, scheme.len() == 4, rest)?)
+        return fail(rest, "empty SIP URI");
     } else if scheme.eq_ignore_ascii_case("tel") {
         Uri::Tel(tel_uri(raw, rest)?)
     } else {
@@ -250,28 +258,9 @@ fn sip_uri<'a>(
     secure: bool,
     rest: &'a str,
 ) -> Result<SipUri<'a>, nom::Err<Fault<'a>>> {
-    // The userinfo runs to an `@`; if there is none, the URI starts with the host.
-    let info_len = rest.bytes().position(|c| !is_userinfo(c));
-    let (user, password, hostport) = match info_len {
-        Some(n) if rest.as_bytes()[n] == b'@' => {
-            let info = &rest[..n];
-            let (user, password) = match find_byte(info, b':') {
-                Some(colon) => (&info[..colon], Some(&info[colon + 1..])),
-                None => (info, None),
-            };
-            let (r, _) = escaped_run(user, is_user, Some("empty user part"))?;
-            if !r.is_empty() {
-                return fail(r, "character not allowed in the user part");
-            }
-            if let Some(p) = password {
-                let (r, _) = escaped_run(p, is_password, None)?;
-                if !r.is_empty() {
-                    return fail(r, "character not allowed in the password");
-                }
-            }
-            (Some(user), password, &rest[n + 1..])
-        }
-        _ => (None, None, rest),
+    let (user, password, hostport) = match userinfo(rest)? {
+        Some((user, password, hostport)) => (Some(user), password, hostport),
+        None => (None, None, rest),
     };
     let (r, host) = host(hostport)?;
     let (r, port) = match r.strip_prefix(':') {
@@ -302,6 +291,47 @@ fn sip_uri<'a>(
         params,
         headers,
     })
+}
+
+/// `userinfo = ( user / telephone-subscriber ) [ ":" password ] "@"`, read
+/// in one pass: `Some((user, password, rest after '@'))`, or `None` when
+/// there is no `@` and the URI starts with its host.
+#[allow(clippy::type_complexity)]
+fn userinfo(rest: &str) -> Result<Option<(&str, Option<&str>, &str)>, nom::Err<Fault<'_>>> {
+    let b = rest.as_bytes();
+    let mut colon = None;
+    let mut n = 0;
+    while n < b.len() {
+        match b[n] {
+            b'@' => {
+                let user = &rest[..colon.unwrap_or(n)];
+                if user.is_empty() {
+                    return fail(rest, "empty user part");
+                }
+                let password = colon.map(|c| &rest[c + 1..n]);
+                if let Some(p) = password
+                    && let Some(bad) = p.bytes().position(|c| !(is_password(c) || c == b'%'))
+                {
+                    return fail(&p[bad..], "character not allowed in the password");
+                }
+                return Ok(Some((user, password, &rest[n + 1..])));
+            }
+            b'%' if !(n + 2 < b.len()
+                && b[n + 1].is_ascii_hexdigit()
+                && b[n + 2].is_ascii_hexdigit()) =>
+            {
+                return fail(
+                    &rest[n..],
+                    "bad %-escape: '%' must be followed by two hex digits",
+                );
+            }
+            b':' if colon.is_none() => colon = Some(n),
+            c if !is_userinfo(c) => return Ok(None),
+            _ => {}
+        }
+        n += 1;
+    }
+    Ok(None)
 }
 
 /// `hname "=" hvalue *( "&" hname "=" hvalue )`
@@ -378,19 +408,30 @@ pub(crate) fn host(i: &str) -> PResult<'_, Host<'_>> {
 }
 
 /// `IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT`, each
-/// at most 255.
+/// at most 255; `s` holds only digits and dots.
 fn ipv4(s: &[u8]) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
-    let mut parts = s.split(|c| *c == b'.');
-    for octet in &mut octets {
-        let part = parts.next()?;
-        if part.is_empty() || part.len() > 3 {
-            return None;
+    let (mut index, mut value, mut digits) = (0, 0u16, 0);
+    for &c in s {
+        if c == b'.' {
+            if digits == 0 || index == 3 {
+                return None;
+            }
+            octets[index] = u8::try_from(value).ok()?;
+            (index, value, digits) = (index + 1, 0, 0);
+        } else {
+            digits += 1;
+            if digits > 3 {
+                return None;
+            }
+            value = value * 10 + u16::from(c - b'0');
         }
-        let v = part.iter().fold(0u16, |v, d| v * 10 + u16::from(d - b'0'));
-        *octet = u8::try_from(v).ok()?;
     }
-    parts.next().is_none().then_some(Ipv4Addr::from(octets))
+    if index != 3 || digits == 0 {
+        return None;
+    }
+    octets[3] = u8::try_from(value).ok()?;
+    Some(Ipv4Addr::from(octets))
 }
 
 /// `port = 1*DIGIT`, within 0..=65535.

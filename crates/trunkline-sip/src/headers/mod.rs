@@ -1,7 +1,7 @@
 //! Typed header values, parsed from the message text on demand.
 //!
 //! Every well-known header is checked against its grammar when the message
-//! is parsed ([`validate`]); the typed accessors of [`crate::Message`] parse
+//! is parsed; the typed accessors of [`crate::Message`] parse
 //! again, lazily, only what the caller reads. Values borrow the message.
 
 mod addr;
@@ -30,15 +30,57 @@ pub(crate) use via::via;
 use crate::HeaderName;
 use crate::grammar::{Fault, PResult, all, sws};
 
-/// Checks a well-known header's value against its grammar.
-/// Headers of free text (Subject, User-Agent…) and unknown ones pass.
-pub(crate) fn validate(name: HeaderName, value: &str) -> Result<(), Fault<'_>> {
+/// The values every layer reads (transaction matching, dialogs, framing),
+/// learnt while checking the headers so that reading them later is free.
+/// Each is the first value of its header; `Some(None)` is "the header is
+/// there without that parameter".
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Facts<'a> {
+    pub(crate) branch: Option<Option<&'a str>>,
+    pub(crate) from_tag: Option<Option<&'a str>>,
+    pub(crate) to_tag: Option<Option<&'a str>>,
+    pub(crate) call_id: Option<&'a str>,
+    pub(crate) cseq: Option<CSeq<'a>>,
+    pub(crate) max_forwards: Option<u8>,
+    pub(crate) content_length: Option<u32>,
+}
+
+/// Checks a well-known header's value against its grammar, noting the
+/// [`Facts`] it meets. Headers of free text (Subject, User-Agent…) and
+/// unknown ones pass.
+pub(crate) fn validate<'a>(
+    name: HeaderName,
+    value: &'a str,
+    facts: &mut Facts<'a>,
+) -> Result<(), Fault<'a>> {
     use HeaderName as H;
     match name {
-        H::Via => list(value, via, false),
-        H::From | H::To | H::ReferTo | H::ReferredBy | H::ReplyTo => {
-            all(value, name_addr).map(drop)
+        H::Via => {
+            let mut count = 0;
+            for item in ListItems::new(value, via) {
+                let via = item?;
+                count += 1;
+                facts.branch.get_or_insert_with(|| via.branch());
+            }
+            if count == 0 {
+                return Err(Fault {
+                    at: value,
+                    what: "empty value",
+                });
+            }
+            Ok(())
         }
+        H::From | H::To => {
+            let tag = all(value, name_addr)?.tag();
+            let first = if name == H::From {
+                &mut facts.from_tag
+            } else {
+                &mut facts.to_tag
+            };
+            first.get_or_insert(tag);
+            Ok(())
+        }
+        H::ReferTo | H::ReferredBy | H::ReplyTo => all(value, name_addr).map(drop),
         H::Contact => {
             let mut wildcard = None;
             let mut count = 0;
@@ -63,10 +105,12 @@ pub(crate) fn validate(name: HeaderName, value: &str) -> Result<(), Fault<'_>> {
         }
         H::Route | H::RecordRoute | H::Path => list(value, name_addr_angle, false),
         H::PAssertedIdentity | H::PPreferredIdentity => list(value, name_addr, false),
-        H::CallId => all(value, call_id).map(drop),
-        H::CSeq => all(value, cseq).map(drop),
-        H::MaxForwards => all(value, max_forwards).map(drop),
-        H::ContentLength => all(value, content_length).map(drop),
+        H::CallId => all(value, call_id).map(|id| note(&mut facts.call_id, id)),
+        H::CSeq => all(value, cseq).map(|cseq| note(&mut facts.cseq, cseq)),
+        H::MaxForwards => all(value, max_forwards).map(|hops| note(&mut facts.max_forwards, hops)),
+        H::ContentLength => {
+            all(value, content_length).map(|length| note(&mut facts.content_length, length))
+        }
         H::ContentType => all(value, media_type).map(drop),
         H::Accept => list(value, media_type, true),
         H::Expires | H::MinExpires => all(value, delta_seconds).map(drop),
@@ -88,6 +132,11 @@ pub(crate) fn validate(name: HeaderName, value: &str) -> Result<(), Fault<'_>> {
         H::RAck => all(value, rack).map(drop),
         _ => Ok(()),
     }
+}
+
+/// Keeps the first value seen: the one every layer reads.
+fn note<T>(slot: &mut Option<T>, value: T) {
+    slot.get_or_insert(value);
 }
 
 /// Checks a comma-separated list; `allow_empty` for grammars like
@@ -176,17 +225,21 @@ impl<'a, T> Iterator for ListItems<'a, T> {
 mod tests {
     use super::*;
 
+    fn check(name: HeaderName, value: &str) -> bool {
+        validate(name, value, &mut Facts::default()).is_ok()
+    }
+
     #[test]
     fn lists() {
-        assert!(validate(HeaderName::Allow, "").is_ok());
-        assert!(validate(HeaderName::Require, "").is_err());
-        assert!(validate(HeaderName::Supported, "replaces, timer").is_ok());
-        assert!(validate(HeaderName::Supported, "replaces,, timer").is_err());
-        assert!(validate(HeaderName::Supported, "replaces,").is_err());
-        assert!(validate(HeaderName::Via, "SIP/2.0/UDP 192.0.2.15;;,;,,").is_err());
-        assert!(validate(HeaderName::Contact, "*").is_ok());
-        assert!(validate(HeaderName::Contact, "*, <sip:a@b>").is_err());
-        assert!(validate(HeaderName::Contact, "<sip:a@b>, <sip:c@d>;q=0.5").is_ok());
+        assert!(check(HeaderName::Allow, ""));
+        assert!(!check(HeaderName::Require, ""));
+        assert!(check(HeaderName::Supported, "replaces, timer"));
+        assert!(!check(HeaderName::Supported, "replaces,, timer"));
+        assert!(!check(HeaderName::Supported, "replaces,"));
+        assert!(!check(HeaderName::Via, "SIP/2.0/UDP 192.0.2.15;;,;,,"));
+        assert!(check(HeaderName::Contact, "*"));
+        assert!(!check(HeaderName::Contact, "*, <sip:a@b>"));
+        assert!(check(HeaderName::Contact, "<sip:a@b>, <sip:c@d>;q=0.5"));
         let items: Vec<_> = ListItems::new("a , b,c", token_item).collect();
         assert_eq!(items, vec![Ok("a"), Ok("b"), Ok("c")]);
     }
