@@ -24,7 +24,7 @@ pub fn sip_message(data: &[u8]) {
 }
 
 fn touch_everything(m: &trunkline_sip::Message) {
-    let _ = (m.uri(), m.status(), m.reason(), m.check());
+    let _ = (m.uri(), m.status(), m.reason(), m.check(), m.validate());
     for v in m.vias() {
         let _ = (v.branch(), v.rport(), v.received(), v.ttl(), v.host().ip());
     }

@@ -37,16 +37,15 @@ fn trunkline(raw: &Bytes) -> Routing {
     }
 }
 
-/// The same work as [`trunkline`] without building owned strings.
+/// The same reads as [`trunkline`] without building owned strings.
 fn trunkline_sum(raw: &Bytes) -> usize {
     let m = trunkline_sip::Message::parse(raw.clone()).expect("valid message");
     let cseq = m.cseq().expect("CSeq");
+    black_box((cseq.method, m.contact().expect("Contact").uri()));
     m.branch().map_or(0, str::len)
         + m.from_tag().map_or(0, str::len)
         + m.to_tag().map_or(0, str::len)
         + m.call_id().map_or(0, str::len)
-        + cseq.method.len()
-        + m.contact().map_or(0, |c| c.uri().as_str().len())
         + cseq.seq as usize
         + m.content_length().map_or(0, |l| l as usize)
 }
@@ -54,9 +53,10 @@ fn trunkline_sum(raw: &Bytes) -> usize {
 fn parse_and_route(c: &mut Criterion) {
     for (name, raw) in MESSAGES {
         let raw = Bytes::from_static(raw);
-        let expected = trunkline(&raw);
+        let expected = trunkline(&raw).normalized();
         for (peer, route, _) in peers::ALL {
-            assert_eq!(route(&raw), expected, "{peer} reads {name} differently");
+            let read = route(&raw).normalized();
+            assert_eq!(read, expected, "{peer} reads {name} differently");
         }
         let mut group = c.benchmark_group(format!("parse_and_route/{name}"));
         group.throughput(Throughput::Bytes(raw.len() as u64));

@@ -1,5 +1,5 @@
 //! `sipcat [--json] FILE...`: parses each file as one SIP message, bytes
-//! as they are, and prints one line per file:
+//! as they are, checks every well-known header, and prints one line per file:
 //!
 //! ```text
 //! FILE: ok METHOD-or-STATUS
@@ -42,7 +42,9 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        let parsed = Message::parse(bytes.into());
+        // Strict: every well-known header checked, not only the ones a
+        // transaction needs.
+        let parsed = Message::parse(bytes.into()).and_then(|m| m.validate().map(|()| m));
         all_ok &= parsed.is_ok();
         let line = match (&parsed, json) {
             (Ok(m), false) => format!("{file}: ok {}", start(m)),

@@ -543,6 +543,23 @@ impl Message {
         self.single(HeaderName::RAck, headers::rack)
     }
 
+    /// Checks every well-known header against its grammar, the ones
+    /// [`Message::parse`] leaves to their readers included (Contact, Route,
+    /// Authorization, Content-Type…): what a strict server runs before it
+    /// answers, and what a registrar needs of Contact. The error names the
+    /// header and the byte offset of the fault and maps to a 400.
+    pub fn validate(&self) -> Result<(), Error> {
+        let mut facts = Facts::default();
+        for e in &self.headers {
+            if let Some(name) = e.name {
+                let value = &self.head[e.value.range()];
+                headers::validate(name, value, &mut facts)
+                    .map_err(|f| parser::header_error(&self.head, name, value, f))?;
+            }
+        }
+        Ok(())
+    }
+
     /// The checks RFC 3261 asks of a request or response beyond its syntax
     /// (§8.1.1, §8.2.2.1, §18.3): To, From, Call-ID, CSeq and Via present
     /// and single-valued, one Content-Length and at most one Max-Forwards,

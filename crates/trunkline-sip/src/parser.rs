@@ -1,5 +1,6 @@
 //! From bytes to a [`Message`]: finding the header section, indexing its
-//! lines, unfolding, checking the start line and every well-known header.
+//! lines, unfolding, checking the start line and the headers every layer
+//! relies on (see [`headers::checked_at_parse`]).
 
 use crate::grammar::{Fault, find_ws, is_token, is_ws};
 use crate::headers::Facts;
@@ -152,12 +153,16 @@ pub(crate) fn build(head: Bytes, body: Bytes, index: HeadIndex) -> Result<Messag
     })?;
     let start = start_line(&head, index.start_line_len)?;
     let mut facts = Facts::default();
+    let mut top_via_seen = false;
     for e in &index.entries {
-        if let Some(name) = e.name {
-            let value = &head[e.value.range()];
-            headers::validate(name, value, &mut facts)
-                .map_err(|f| header_error(&head, name, value, f))?;
+        let Some(name) = e.name else { continue };
+        if !headers::checked_at_parse(name) || (name == HeaderName::Via && top_via_seen) {
+            continue;
         }
+        top_via_seen |= name == HeaderName::Via;
+        let value = &head[e.value.range()];
+        headers::validate(name, value, &mut facts)
+            .map_err(|f| header_error(&head, name, value, f))?;
     }
     let core = Core::new(&head, &facts);
     let message = Message::from_parts(head, body, start, index.entries, core);
@@ -171,7 +176,8 @@ pub(crate) fn build(head: Bytes, body: Bytes, index: HeadIndex) -> Result<Messag
     Ok(message)
 }
 
-fn header_error(head: &str, name: HeaderName, value: &str, fault: Fault<'_>) -> Error {
+/// The error for `fault`, found in the value of header `name`.
+pub(crate) fn header_error(head: &str, name: HeaderName, value: &str, fault: Fault<'_>) -> Error {
     // An empty `at` may be a literal "" rather than a sub-slice: report the
     // end of the value then.
     let at = fault.at.as_ptr() as usize;

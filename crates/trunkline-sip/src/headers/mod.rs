@@ -1,8 +1,11 @@
 //! Typed header values, parsed from the message text on demand.
 //!
-//! Every well-known header is checked against its grammar when the message
-//! is parsed; the typed accessors of [`crate::Message`] parse
-//! again, lazily, only what the caller reads. Values borrow the message.
+//! The headers every layer relies on (the top Via line, From, To, Call-ID,
+//! CSeq, Max-Forwards, Content-Length) are checked against their grammar
+//! when the message is parsed; the others when they are read, or all at
+//! once by [`crate::Message::validate`]. The typed
+//! accessors of [`crate::Message`] parse, lazily, only what the caller
+//! reads. Values borrow the message.
 
 mod addr;
 mod auth;
@@ -43,6 +46,21 @@ pub(crate) struct Facts<'a> {
     pub(crate) cseq: Option<CSeq<'a>>,
     pub(crate) max_forwards: Option<u8>,
     pub(crate) content_length: Option<u32>,
+}
+
+/// Whether `Message::parse` checks this header: the ones that identify the
+/// transaction and dialog and frame the message (RFC 3261 §8.1.1, §17.1.3,
+/// §17.2.3, §18.3), of which Via only on its top line. Every other header
+/// is checked where it is used, as RFC 3261 §16.3 step 1 asks of a proxy
+/// ("an element would not reject a request because of a malformed Date
+/// header field"): by its typed accessor, which skips a malformed value, or
+/// by `Message::validate`, which reports it.
+pub(crate) fn checked_at_parse(name: HeaderName) -> bool {
+    use HeaderName as H;
+    matches!(
+        name,
+        H::Via | H::From | H::To | H::CallId | H::CSeq | H::MaxForwards | H::ContentLength
+    )
 }
 
 /// Checks a well-known header's value against its grammar, noting the
@@ -201,6 +219,7 @@ impl<'a, T> Iterator for ListItems<'a, T> {
             Some(next) => {
                 let next = sws(next);
                 if next.is_empty() {
+                    self.rest = "";
                     return Some(Err(Fault {
                         at: rest,
                         what: "empty element after ','",
@@ -242,5 +261,10 @@ mod tests {
         assert!(check(HeaderName::Contact, "<sip:a@b>, <sip:c@d>;q=0.5"));
         let items: Vec<_> = ListItems::new("a , b,c", token_item).collect();
         assert_eq!(items, vec![Ok("a"), Ok("b"), Ok("c")]);
+        // A fault ends the list: readers that skip faults must not spin.
+        for malformed in ["a, ", "a b, c"] {
+            let items: Vec<_> = ListItems::new(malformed, token_item).collect();
+            assert!(matches!(items[..], [Err(_)]), "{malformed}: {items:?}");
+        }
     }
 }
