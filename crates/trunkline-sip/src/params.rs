@@ -1,7 +1,7 @@
 //! `;name=value` parameter lists, shared by URIs and header values.
 
 use crate::grammar::{
-    PResult, eat, escaped_run, fail, find_byte, is_gen_value, is_param, is_token, many1,
+    PResult, eat, escaped_run, fail, find_byte, is_gen_value, is_param, is_token, is_ws, many1,
     quoted_string, sws, trim_ws,
 };
 use std::fmt;
@@ -37,14 +37,59 @@ impl<'a> Params<'a> {
 
     /// The value of `name`: `None` if absent, `Some("")` if it has no value.
     pub fn get(&self, name: &str) -> Option<&'a str> {
-        self.iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.unwrap_or(""))
+        let b = self.raw.as_bytes();
+        let skip_ws = |i: usize| i + b[i..].iter().take_while(|c| is_ws(**c)).count();
+        let after_name = skip_ws(self.find(name)?);
+        if b.get(after_name) != Some(&b'=') {
+            return Some("");
+        }
+        let start = skip_ws(after_name + 1);
+        if b.get(start) == Some(&b'"') {
+            // A quoted value, read without its quotes; escapes are kept.
+            let mut end = start + 1;
+            while end < b.len() && b[end] != b'"' {
+                end += if b[end] == b'\\' { 2 } else { 1 };
+            }
+            return Some(&self.raw[start + 1..end.min(b.len())]);
+        }
+        let len = b[start..]
+            .iter()
+            .take_while(|c| !matches!(c, b';' | b' ' | b'\t'))
+            .count();
+        Some(&self.raw[start..start + len])
     }
 
     /// Whether `name` is present, with or without a value.
     pub fn contains(&self, name: &str) -> bool {
-        self.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+        self.find(name).is_some()
+    }
+
+    /// The offset just after parameter `name`. The hot path of every tag
+    /// and branch read: one pass over the bytes that compares names only
+    /// at parameter starts.
+    fn find(&self, name: &str) -> Option<usize> {
+        let (b, name) = (self.raw.as_bytes(), name.as_bytes());
+        let mut i = 0;
+        let mut quoted = false;
+        while i < b.len() {
+            match b[i] {
+                b'\\' if quoted => i += 1,
+                b'"' => quoted = !quoted,
+                b';' if !quoted => {
+                    let start = i + 1 + b[i + 1..].iter().take_while(|c| is_ws(**c)).count();
+                    let end = start + name.len();
+                    if b.get(start..end)
+                        .is_some_and(|n| n.eq_ignore_ascii_case(name))
+                        && !b.get(end).is_some_and(|c| is_token(*c))
+                    {
+                        return Some(end);
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        None
     }
 }
 
@@ -162,6 +207,11 @@ mod tests {
         assert_eq!(p.get("lr"), Some(""));
         assert_eq!(p.get("missing"), None);
         assert_eq!(p.iter().count(), 3);
+        // Names match whole, and never inside a quoted value.
+        let (_, p) = header_params(";tagx=1;x=\";tag=2\";tag=3").unwrap();
+        assert_eq!(p.get("tag"), Some("3"));
+        assert_eq!(p.get("ta"), None);
+        assert!(p.contains("TAGX") && !p.contains("t"));
     }
 
     #[test]
