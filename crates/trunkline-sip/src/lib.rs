@@ -6,9 +6,13 @@
 //!   TCP or TLS byte stream into messages and RFC 5626 keep-alives, saying
 //!   when it needs more bytes.
 //! - Parsing indexes the header lines (one allocation for the whole index)
-//!   and checks every well-known header against its RFC 3261 §25 grammar,
-//!   so typed accessors ([`Message::via`], [`Message::cseq`], …) parse
-//!   lazily and never fail. Unknown headers and methods are kept verbatim.
+//!   and checks the headers every layer relies on (top Via line, From, To,
+//!   Call-ID, CSeq, Max-Forwards, Content-Length) against their RFC 3261
+//!   §25 grammar; [`Message::validate`] checks all the others (RFC 3261
+//!   §16.3: a header is checked where it is used). Typed accessors
+//!   ([`Message::via`], [`Message::cseq`], …) parse lazily, borrow the
+//!   message and skip a value that does not parse. Unknown headers and
+//!   methods are kept verbatim.
 //! - Every [`Error`] says what is wrong and where, and maps to the response
 //!   a server sends ([`Error::status`], [`Error::reason_phrase`]);
 //!   [`reject_malformed`] builds that response from the raw bytes.
@@ -30,6 +34,7 @@
 //!       l: 0\r\n\r\n",
 //! );
 //! let register = Message::parse(raw)?;
+//! register.validate()?;
 //! register.check()?;
 //! let contact = register.contact().unwrap();
 //! assert_eq!(contact.uri().as_str(), "sip:1001@192.0.2.10:5060");

@@ -161,6 +161,10 @@ impl Message {
     /// dropped; without Content-Length the body runs to the end. CRLFs before
     /// the start line are skipped. For stream transports see
     /// [`crate::Decoder`].
+    ///
+    /// Checks the start line and the headers every layer relies on (top Via
+    /// line, From, To, Call-ID, CSeq, Max-Forwards, Content-Length); the
+    /// others are checked by their accessors or by [`Message::validate`].
     pub fn parse(datagram: Bytes) -> Result<Message, Error> {
         let skip = datagram
             .iter()
