@@ -63,9 +63,17 @@ pub(crate) struct Core {
 
 impl Core {
     pub(crate) fn new(head: &str, facts: &Facts<'_>) -> Core {
+        // Every fact is a slice of `head`; were one not, an empty span is
+        // safer than a wrong one (network input never panics).
         let span = |part: &str| {
-            let start = part.as_ptr() as usize - head.as_ptr() as usize;
-            Span::new(start, start + part.len())
+            let start = (part.as_ptr() as usize).wrapping_sub(head.as_ptr() as usize);
+            match start.checked_add(part.len()) {
+                Some(end) if end <= head.len() => Span::new(start, end),
+                _ => {
+                    debug_assert!(false, "a fact outside the head");
+                    Span::new(0, 0)
+                }
+            }
         };
         Core {
             branch: facts.branch.flatten().map(span),

@@ -41,7 +41,9 @@ impl<'a> Params<'a> {
         let skip_ws = |i: usize| i + b[i..].iter().take_while(|c| is_ws(**c)).count();
         let after_name = skip_ws(self.find(name)?);
         if b.get(after_name) != Some(&b'=') {
-            return Some("");
+            // Empty, but still a slice of the message: spans and
+            // `Message::share` rely on every value pointing into it.
+            return Some(&self.raw[after_name..after_name]);
         }
         let start = skip_ws(after_name + 1);
         if b.get(start) == Some(&b'"') {
@@ -207,6 +209,9 @@ mod tests {
         assert_eq!(p.get("lr"), Some(""));
         assert_eq!(p.get("missing"), None);
         assert_eq!(p.iter().count(), 3);
+        let lr = p.get("lr").unwrap().as_ptr() as usize;
+        let raw = p.as_str().as_ptr() as usize;
+        assert!((raw..=raw + p.as_str().len()).contains(&lr), "in the list");
         // Names match whole, and never inside a quoted value.
         let (_, p) = header_params(";tagx=1;x=\";tag=2\";tag=3").unwrap();
         assert_eq!(p.get("tag"), Some("3"));
