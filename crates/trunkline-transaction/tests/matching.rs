@@ -31,6 +31,11 @@ fn request(method: &str, via_params: &str, to_params: &str, cseq: &str) -> Messa
     ))
 }
 
+/// The response `status` to `request`, with To tag `b1`.
+fn reply(request: &Message, status: StatusCode) -> Message {
+    request.response_to(status).to_tag("b1").build().unwrap()
+}
+
 fn sent(layer: &mut Transactions) -> Vec<(Peer, Message)> {
     std::iter::from_fn(|| layer.poll_transmit())
         .map(|t| (t.peer, Message::parse(t.bytes).unwrap()))
@@ -68,11 +73,7 @@ fn cancel_of_a_ringing_invite_gets_200_and_is_reported() {
     let invite = request("INVITE", "branch=z9hG4bKc1", "", "1 INVITE");
     uas.handle_message(t0, invite, udp(5070));
     let (tx, invite) = new_request(&events(&mut uas));
-    let ringing = invite
-        .response_to(StatusCode::RINGING)
-        .to_tag("b1")
-        .build()
-        .unwrap();
+    let ringing = reply(&invite, StatusCode::RINGING);
     uas.respond(t0, tx, &ringing).unwrap();
     sent(&mut uas);
     let cancel = request("CANCEL", "branch=z9hG4bKc1", "", "1 CANCEL");
@@ -83,11 +84,8 @@ fn cancel_of_a_ringing_invite_gets_200_and_is_reported() {
     uas.handle_message(t0, cancel, udp(5070));
     assert_eq!(statuses(&mut uas), vec![200]);
     assert!(events(&mut uas).is_empty());
-    let terminated = invite
-        .response_to(StatusCode::REQUEST_TERMINATED)
-        .to_tag("b1")
-        .build();
-    uas.respond(t0, tx, &terminated.unwrap()).unwrap();
+    let terminated = reply(&invite, StatusCode::REQUEST_TERMINATED);
+    uas.respond(t0, tx, &terminated).unwrap();
     assert_eq!(statuses(&mut uas), vec![487]);
 }
 
@@ -101,11 +99,7 @@ fn cancel_after_the_200_changes_nothing_but_is_answered() {
         udp(5070),
     );
     let (tx, invite) = new_request(&events(&mut uas));
-    let ok = invite
-        .response_to(StatusCode::OK)
-        .to_tag("b1")
-        .build()
-        .unwrap();
+    let ok = reply(&invite, StatusCode::OK);
     uas.respond(t0, tx, &ok).unwrap();
     sent(&mut uas);
     uas.handle_message(
@@ -149,18 +143,10 @@ fn a_cancel_waits_for_the_first_provisional_response_and_a_racing_200_still_wins
     // Only the INVITE goes out: no CANCEL before a provisional response.
     assert_eq!(deliver(t0, &mut uac, &mut uas, 5070), 1);
     let (tx, invite) = new_request(&events(&mut uas));
-    let ringing = invite
-        .response_to(StatusCode::RINGING)
-        .to_tag("b1")
-        .build()
-        .unwrap();
+    let ringing = reply(&invite, StatusCode::RINGING);
     uas.respond(t0, tx, &ringing).unwrap();
     // The UAS answers at the moment the 180 reaches the UAC.
-    let ok = invite
-        .response_to(StatusCode::OK)
-        .to_tag("b1")
-        .build()
-        .unwrap();
+    let ok = reply(&invite, StatusCode::OK);
     uas.respond(t0, tx, &ok).unwrap();
     assert_eq!(deliver(t0, &mut uas, &mut uac, 5080), 2);
     // The 180 released the CANCEL; the 200 is reported all the same.
@@ -263,16 +249,7 @@ fn responses_follow_rport_and_received() {
     assert_eq!(via.rport(), Some(Some(40000)));
     assert_eq!(via.branch(), Some("z9hG4bKr1"));
     assert_eq!(seen.vias().count(), 2, "the second Via is kept");
-    uas.respond(
-        t0,
-        tx,
-        &seen
-            .response_to(StatusCode::OK)
-            .to_tag("b1")
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    uas.respond(t0, tx, &reply(&seen, StatusCode::OK)).unwrap();
     let out = sent(&mut uas);
     assert_eq!(out[0].0.addr, udp(40000).addr, "back to the source port");
     // Without rport: to the source address at the sent-by port.
@@ -284,16 +261,7 @@ fn responses_follow_rport_and_received() {
         None,
         "sent-by is the source IP"
     );
-    uas.respond(
-        t0,
-        tx,
-        &seen
-            .response_to(StatusCode::OK)
-            .to_tag("b1")
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    uas.respond(t0, tx, &reply(&seen, StatusCode::OK)).unwrap();
     assert_eq!(sent(&mut uas)[0].0.addr, udp(5070).addr);
 }
 
