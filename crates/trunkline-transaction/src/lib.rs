@@ -6,6 +6,10 @@
 //! (`handle_message`, `handle_timeout`) and takes out what it produces
 //! (`poll_transmit`, `poll_event`, `poll_timeout`). It never reads a clock
 //! and never touches a socket, so tests drive it with a virtual clock.
+//!
+//! [`transport`] (feature `runtime`, on by default) is the tokio glue: UDP,
+//! TCP, TLS and WebSocket listeners that turn bytes into messages and
+//! [`Transmit`]s into bytes.
 
 #![forbid(unsafe_code)]
 
@@ -13,6 +17,8 @@ mod config;
 mod key;
 mod layer;
 mod peer;
+#[cfg(feature = "runtime")]
+pub mod transport;
 
 pub use config::Timers;
 pub use layer::{ClientTxId, Event, ServerTxId, Stats, Transactions};

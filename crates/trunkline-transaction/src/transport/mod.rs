@@ -1,0 +1,1 @@
+//! Transports: the tokio glue between sockets and the sans-IO core.
