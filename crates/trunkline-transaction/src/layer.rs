@@ -4,9 +4,10 @@
 //! come out through `poll_*`.
 
 use crate::config::Timers;
+use crate::dialog::{Dialog, DialogId, DialogState};
 use crate::key::{AckKey, ClientKey, MergeKey, ServerKey, top_via};
-use crate::peer::{Peer, Transmit};
-use crate::{Error, new_tag};
+use crate::peer::{Peer, Transmit, Transport};
+use crate::{Error, new_branch, new_tag};
 use bytes::Bytes;
 use bytestring::ByteString;
 use std::cmp::Reverse;
@@ -14,7 +15,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fmt::Write;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use trunkline_sip::{HeaderName, Message, Method, StatusCode};
+use trunkline_sip::{HeaderName, Message, MessageBuilder, Method, StatusCode};
 
 /// A client transaction: a request this side sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -38,6 +39,10 @@ pub enum Event {
         request: Message,
         /// Where it came from.
         peer: Peer,
+        /// The dialog it belongs to, for a request with a To tag (one
+        /// for an unknown dialog gets 481 from the layer and is not
+        /// reported).
+        dialog: Option<DialogId>,
     },
     /// A response to a request sent with [`Transactions::send_request`]:
     /// every provisional one, the final one once, and for an INVITE every
@@ -47,6 +52,8 @@ pub enum Event {
         tx: ClientTxId,
         /// The response.
         response: Message,
+        /// The dialog it created, updated or belongs to.
+        dialog: Option<DialogId>,
     },
     /// No final response came in time (timer B or F, or 64·T1 after a
     /// CANCEL): act as on a 408 (RFC 3261 §8.1.3.1).
@@ -66,6 +73,12 @@ pub enum Event {
     AckTimeout {
         /// The INVITE's transaction, now ended.
         tx: ServerTxId,
+    },
+    /// A dialog ended and was freed: BYE sent or received, a failure
+    /// ending an early dialog, 481 or a timeout on a request in it.
+    DialogEnded {
+        /// The dialog.
+        id: DialogId,
     },
     /// A 2xx to an INVITE that matches no transaction any more: a late
     /// answer from another fork. A UA acknowledges it and hangs up.
@@ -130,6 +143,10 @@ struct ClientTx {
     /// In Accepted: the To tag of every 2xx, with the ACK the application
     /// sent for it, resent on each retransmission of that 2xx.
     answered: Vec<(ByteString, Option<Transmit>)>,
+    /// The dialogs this INVITE created (early ones end with its failure).
+    dialogs: Vec<DialogId>,
+    /// The dialog a request sent in one belongs to.
+    in_dialog: Option<DialogId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +175,8 @@ struct ServerTx {
     trying_at: Option<Instant>,
     merge: Option<MergeKey>,
     ack: Option<AckKey>,
+    /// The dialog the request came in, or the one its answer created.
+    dialog: Option<DialogId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -221,6 +240,9 @@ pub struct Transactions {
     server_keys: HashMap<ServerKey, u64>,
     merges: HashMap<MergeKey, u64>,
     acks: HashMap<AckKey, u64>,
+    dialogs: HashMap<DialogId, Dialog>,
+    /// Our `host:port` for the Via of each transport we send on.
+    sent_by: Vec<(Transport, ByteString)>,
     out: Output,
 }
 
@@ -242,6 +264,8 @@ impl Transactions {
             server_keys: HashMap::new(),
             merges: HashMap::new(),
             acks: HashMap::new(),
+            dialogs: HashMap::new(),
+            sent_by: Vec::new(),
             out: Output::default(),
         }
     }
@@ -383,6 +407,8 @@ impl Transactions {
             report,
             cancel: Cancel::NotAsked,
             answered: Vec::new(),
+            dialogs: Vec::new(),
+            in_dialog: None,
         };
         if !peer.transport.is_reliable() {
             self.out
@@ -414,6 +440,99 @@ impl Transactions {
         }
         self.out.transmits.push_back(transmit);
         Ok(())
+    }
+
+    /// Sets our `host:port` for the Via of requests sent over
+    /// `transport` (the address its listener is reachable at).
+    pub fn set_sent_by(&mut self, transport: Transport, sent_by: impl Into<ByteString>) {
+        let sent_by = sent_by.into();
+        match self.sent_by.iter_mut().find(|(t, _)| *t == transport) {
+            Some(slot) => slot.1 = sent_by,
+            None => self.sent_by.push((transport, sent_by)),
+        }
+    }
+
+    /// A top Via for a new request over `transport`, with a fresh branch
+    /// (and `rport` over UDP, RFC 3581); `None` before
+    /// [`Transactions::set_sent_by`] named our address there.
+    pub fn via(&self, transport: Transport) -> Option<String> {
+        let (_, sent_by) = self.sent_by.iter().find(|(t, _)| *t == transport)?;
+        let rport = if transport == Transport::Udp {
+            ";rport"
+        } else {
+            ""
+        };
+        Some(format!(
+            "SIP/2.0/{transport} {sent_by};branch={}{rport}",
+            new_branch()
+        ))
+    }
+
+    /// A live dialog.
+    pub fn dialog(&self, id: &DialogId) -> Option<&Dialog> {
+        self.dialogs.get(id)
+    }
+
+    /// How many dialogs are live.
+    pub fn dialog_count(&self) -> usize {
+        self.dialogs.len()
+    }
+
+    /// A request in dialog `id` (RFC 3261 §12.2.1.1) with its next CSeq
+    /// and a Via for its next hop; add Contact (target refreshes) and a
+    /// body, build it and pass it to [`Transactions::send_in_dialog`].
+    pub fn request_in_dialog(
+        &mut self,
+        id: &DialogId,
+        method: Method,
+    ) -> Result<MessageBuilder, Error> {
+        let dialog = self.dialogs.get_mut(id).ok_or(Error::UnknownDialog)?;
+        if dialog.ending {
+            return Err(Error::State(
+                "the dialog is ending: a BYE was sent or received",
+            ));
+        }
+        let transport = dialog.next_hop().transport;
+        let builder = dialog.request(method)?;
+        let via = self
+            .via(transport)
+            .ok_or(Error::Missing("sent-by for the transport"))?;
+        Ok(builder.header_first(HeaderName::Via, via))
+    }
+
+    /// The ACK for a 2xx to the INVITE with CSeq number `invite_seq` in
+    /// dialog `id` (§13.2.2.4), to build (with the answer SDP if the offer
+    /// was in the 2xx) and pass to [`Transactions::send_ack`] with the
+    /// dialog's [`Dialog::next_hop`].
+    pub fn ack_in_dialog(&self, id: &DialogId, invite_seq: u32) -> Result<MessageBuilder, Error> {
+        let dialog = self.dialogs.get(id).ok_or(Error::UnknownDialog)?;
+        let via = self
+            .via(dialog.next_hop().transport)
+            .ok_or(Error::Missing("sent-by for the transport"))?;
+        Ok(dialog
+            .request_with_seq(Method::Ack, invite_seq)
+            .header_first(HeaderName::Via, via))
+    }
+
+    /// Sends a request built with [`Transactions::request_in_dialog`] to
+    /// the dialog's next hop. A BYE ends the dialog when it completes (or
+    /// fails); so does a 481 or 408 to any request (§12.2.1.2).
+    pub fn send_in_dialog(
+        &mut self,
+        now: Instant,
+        id: &DialogId,
+        request: Message,
+    ) -> Result<ClientTxId, Error> {
+        let peer = self.dialogs.get(id).ok_or(Error::UnknownDialog)?.next_hop();
+        let bye = request.method() == Some(&Method::Bye);
+        let tx = self.start_client(now, request, peer, true)?;
+        if bye && let Some(dialog) = self.dialogs.get_mut(id) {
+            dialog.ending = true;
+        }
+        if let Some(client) = self.clients.get_mut(&tx) {
+            client.in_dialog = Some(id.clone());
+        }
+        Ok(ClientTxId(tx))
     }
 
     /// Cancels the INVITE of `tx` (RFC 3261 §9.1): sends a CANCEL now if a
@@ -459,6 +578,41 @@ impl Transactions {
         let Some(status) = response.status() else {
             return;
         };
+        let Some(tx) = self.clients.get(&id) else {
+            return;
+        };
+        let reported = tx.report
+            && match tx.state {
+                ClientState::Calling | ClientState::Proceeding => true,
+                ClientState::Accepted => {
+                    let tag = response.to_tag().unwrap_or_default();
+                    status.is_success() && tx.answered.iter().all(|(t, _)| t != tag)
+                }
+                ClientState::Completed => false,
+            };
+        let (dialog, ended) = if reported {
+            self.client_dialog(id, &response, status, peer)
+        } else {
+            (None, Vec::new())
+        };
+        self.client_response(now, id, response, status, peer, dialog);
+        // After the response, so the application hears of the BYE's 200
+        // before its dialog ends.
+        for dialog in ended {
+            self.end_dialog(&dialog);
+        }
+    }
+
+    /// The client transaction state machine for a response.
+    fn client_response(
+        &mut self,
+        now: Instant,
+        id: u64,
+        response: Message,
+        status: StatusCode,
+        peer: Peer,
+        dialog: Option<DialogId>,
+    ) {
         let Some(tx) = self.clients.get_mut(&id) else {
             return;
         };
@@ -503,6 +657,7 @@ impl Transactions {
                     out.events.push_back(Event::Response {
                         tx: ClientTxId(id),
                         response,
+                        dialog,
                     });
                 }
                 if linger.is_zero() {
@@ -543,12 +698,79 @@ impl Transactions {
             out.events.push_back(Event::Response {
                 tx: ClientTxId(id),
                 response,
+                dialog,
             });
         }
         if cancel_now {
             // Best effort: a CANCEL that cannot be built leaves the INVITE
             // to the application's own ring timeout.
             let _ = self.send_cancel(now, id);
+        }
+    }
+
+    /// What a reported response does to dialogs (RFC 3261 §12.1.2,
+    /// §12.2.1.2, §13.2.2.4, §15): the dialog it belongs to, and the
+    /// dialogs it ends.
+    fn client_dialog(
+        &mut self,
+        id: u64,
+        response: &Message,
+        status: StatusCode,
+        peer: Peer,
+    ) -> (Option<DialogId>, Vec<DialogId>) {
+        let Some(tx) = self.clients.get_mut(&id) else {
+            return (None, Vec::new());
+        };
+        if let Some(dialog) = tx.in_dialog.clone() {
+            let ends = status.is_final()
+                && (tx.key.method == Method::Bye || matches!(status.as_u16(), 408 | 481));
+            if ends {
+                return (Some(dialog.clone()), vec![dialog]);
+            }
+            if status.is_success()
+                && matches!(tx.key.method, Method::Invite | Method::Update)
+                && let Some(d) = self.dialogs.get_mut(&dialog)
+            {
+                d.refresh_target(response);
+            }
+            return (Some(dialog), Vec::new());
+        }
+        if tx.key.method != Method::Invite || status == StatusCode::TRYING {
+            return (None, Vec::new());
+        }
+        if !status.is_provisional() && !status.is_success() {
+            let dialogs = &self.dialogs;
+            let early = std::mem::take(&mut tx.dialogs)
+                .into_iter()
+                .filter(|d| {
+                    dialogs
+                        .get(d)
+                        .is_some_and(|d| d.state == DialogState::Early)
+                })
+                .collect();
+            return (None, early);
+        }
+        let Some(dialog) = DialogId::of_response(response) else {
+            return (None, Vec::new());
+        };
+        match self.dialogs.get_mut(&dialog) {
+            Some(d) => d.update_from_response(response),
+            None => {
+                let Some(d) = Dialog::as_uac(&tx.request, response, peer) else {
+                    return (None, Vec::new());
+                };
+                self.dialogs.insert(dialog.clone(), d);
+                tx.dialogs.push(dialog.clone());
+            }
+        }
+        (Some(dialog), Vec::new())
+    }
+
+    fn end_dialog(&mut self, id: &DialogId) {
+        if self.dialogs.remove(id).is_some() {
+            self.out
+                .events
+                .push_back(Event::DialogEnded { id: id.clone() });
         }
     }
 
@@ -585,13 +807,25 @@ impl Transactions {
             );
         }
         if tx.timeout_at.is_some_and(|at| at <= now) {
+            let mut ended = Vec::new();
             if matches!(tx.state, ClientState::Calling | ClientState::Proceeding) {
                 out.stats.timeouts += 1;
                 if tx.report {
                     out.events.push_back(Event::Timeout { tx: ClientTxId(id) });
                 }
+                // A timeout is a 408: it ends the dialog the request was
+                // sent in, and the early dialogs of an INVITE (§12.2.1.2).
+                ended.extend(tx.in_dialog.take());
+                ended.extend(tx.dialogs.drain(..).filter(|d| {
+                    self.dialogs
+                        .get(d)
+                        .is_some_and(|d| d.state == DialogState::Early)
+                }));
             }
             self.end_client(id);
+            for dialog in ended {
+                self.end_dialog(&dialog);
+            }
         }
     }
 
@@ -641,6 +875,7 @@ impl Transactions {
             trying_at: None,
             merge: None,
             ack: None,
+            dialog: None,
         };
         let timer = TimerRef::Server(id);
         if invite {
@@ -665,12 +900,39 @@ impl Transactions {
         } else if method == Method::Cancel {
             self.handle_cancel(now, id, &request);
         } else {
-            self.out.events.push_back(Event::Request {
-                tx: Some(ServerTxId(id)),
-                request,
-                peer: source,
-            });
+            self.deliver_request(now, id, request, source);
         }
+    }
+
+    /// Reports a new request, after the dialog checks of RFC 3261 §12.2.2:
+    /// a request for an unknown dialog gets 481, one out of CSeq order 500.
+    fn deliver_request(&mut self, now: Instant, id: u64, request: Message, source: Peer) {
+        let dialog = DialogId::of_request(&request);
+        if let Some(dialog) = &dialog {
+            let Some(d) = self.dialogs.get_mut(dialog) else {
+                self.respond_locally(now, id, StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST);
+                return;
+            };
+            let seq = request.cseq().map_or(0, |c| c.seq);
+            if !d.accept_remote_seq(seq) {
+                self.respond_locally(now, id, StatusCode::SERVER_INTERNAL_ERROR);
+                return;
+            }
+            match request.method() {
+                Some(Method::Invite | Method::Update) => d.refresh_target(&request),
+                Some(Method::Bye) => d.ending = true,
+                _ => {}
+            }
+            if let Some(tx) = self.servers.get_mut(&id) {
+                tx.dialog = Some(dialog.clone());
+            }
+        }
+        self.out.events.push_back(Event::Request {
+            tx: Some(ServerTxId(id)),
+            request,
+            peer: source,
+            dialog,
+        });
     }
 
     /// A retransmission of the request of transaction `id`: resend the last
@@ -752,16 +1014,22 @@ impl Transactions {
             tx.retransmit_at = None;
             tx.ack = None;
         }
+        let dialog = DialogId::of_request(&ack).filter(|d| self.dialogs.contains_key(d));
         self.out.events.push_back(Event::Request {
             tx: None,
             request: ack,
             peer: source,
+            dialog,
         });
     }
 
     /// Sends `response` on server transaction `tx`. A 2xx to an INVITE is
     /// retransmitted until its ACK arrives (RFC 3261 §13.3.1.4); the other
     /// finals are retransmitted when the request is.
+    ///
+    /// Dialogs follow: a provisional response with a To tag or a 2xx to an
+    /// INVITE creates one, a failure ends the early one, the final
+    /// response to a BYE ends its dialog.
     pub fn respond(
         &mut self,
         now: Instant,
@@ -769,7 +1037,67 @@ impl Transactions {
         response: &Message,
     ) -> Result<(), Error> {
         let status = response.status().ok_or(Error::NotAResponse)?;
-        let id = tx.0;
+        let server = self.servers.get(&tx.0).ok_or(Error::UnknownTransaction)?;
+        let (request, flow, dialog) = (server.request.clone(), server.peer, server.dialog.clone());
+        self.respond_tx(now, tx.0, response, status)?;
+        self.server_dialog(tx.0, &request, response, status, flow, dialog);
+        Ok(())
+    }
+
+    /// What a response we sent does to dialogs (RFC 3261 §12.1.1, §15.1.2).
+    fn server_dialog(
+        &mut self,
+        id: u64,
+        request: &Message,
+        response: &Message,
+        status: StatusCode,
+        flow: Peer,
+        dialog: Option<DialogId>,
+    ) {
+        let method = request.method();
+        if request.to_tag().is_some() {
+            // In a dialog: the BYE's final response ends it.
+            if let Some(dialog) = dialog
+                && status.is_final()
+                && method == Some(&Method::Bye)
+            {
+                self.end_dialog(&dialog);
+            }
+            return;
+        }
+        if method != Some(&Method::Invite) || status == StatusCode::TRYING {
+            return;
+        }
+        if !status.is_provisional() && !status.is_success() {
+            if let Some(dialog) = dialog {
+                self.end_dialog(&dialog);
+            }
+            return;
+        }
+        let Some(created) = Dialog::as_uas(request, response, flow) else {
+            return;
+        };
+        let dialog_id = created.id.clone();
+        match self.dialogs.get_mut(&dialog_id) {
+            Some(d) => d.state = created.state,
+            None => {
+                self.dialogs.insert(dialog_id.clone(), created);
+            }
+        }
+        if let Some(tx) = self.servers.get_mut(&id) {
+            tx.dialog = Some(dialog_id);
+        }
+    }
+
+    /// The server transaction state machine for a response the
+    /// application or the layer sends.
+    fn respond_tx(
+        &mut self,
+        now: Instant,
+        id: u64,
+        response: &Message,
+        status: StatusCode,
+    ) -> Result<(), Error> {
         let server = self.servers.get_mut(&id).ok_or(Error::UnknownTransaction)?;
         let invite = matches!(&server.key, ServerKey::Branch { method, .. } | ServerKey::Legacy { method, .. } if *method == Method::Invite);
         let bytes = response.to_bytes();
@@ -876,11 +1204,27 @@ impl Transactions {
             );
         }
         if tx.timeout_at.is_some_and(|at| at <= now) {
+            let unacknowledged = tx.ack.is_some().then(|| tx.dialog.clone()).flatten();
             if tx.ack.is_some() {
                 out.events
                     .push_back(Event::AckTimeout { tx: ServerTxId(id) });
             }
             self.end_server(id);
+            if let Some(dialog) = unacknowledged {
+                self.hang_up(now, &dialog);
+            }
+        }
+    }
+
+    /// Ends a session whose 2xx was never acknowledged with a BYE
+    /// (§13.3.1.4), or frees the dialog at once if no BYE can be sent.
+    fn hang_up(&mut self, now: Instant, dialog: &DialogId) {
+        let sent = self
+            .request_in_dialog(dialog, Method::Bye)
+            .and_then(|bye| bye.build().map_err(Error::Build))
+            .and_then(|bye| self.send_in_dialog(now, dialog, bye));
+        if sent.is_err() {
+            self.end_dialog(dialog);
         }
     }
 

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod dialog;
 mod key;
 mod layer;
 mod peer;
@@ -21,6 +22,7 @@ mod peer;
 pub mod transport;
 
 pub use config::Timers;
+pub use dialog::{Dialog, DialogId, DialogState};
 pub use layer::{ClientTxId, Event, ServerTxId, Stats, Transactions};
 pub use peer::{ConnectionId, Peer, Transmit, Transport};
 
@@ -33,6 +35,9 @@ pub enum Error {
     /// The transaction has ended (or never existed).
     #[error("no such transaction: it has ended")]
     UnknownTransaction,
+    /// The dialog has ended (or never existed).
+    #[error("no such dialog: it has ended")]
+    UnknownDialog,
     /// A request was expected.
     #[error("not a request")]
     NotARequest,
