@@ -15,6 +15,10 @@ pub struct Timers {
     /// How long an INVITE server transaction waits for the application's
     /// first response before it sends `100 Trying` itself (§17.2.1). 200 ms.
     pub trying: Duration,
+    /// How long an INVITE may go unanswered before the layer answers it
+    /// 408 itself, so a forgotten transaction cannot live for ever; RFC
+    /// 3261 §16.6 gives proxies the same bound (timer C). 3 minutes.
+    pub unanswered_invite: Duration,
 }
 
 impl Default for Timers {
@@ -24,6 +28,7 @@ impl Default for Timers {
             t2: Duration::from_secs(4),
             t4: Duration::from_secs(5),
             trying: Duration::from_millis(200),
+            unanswered_invite: Duration::from_secs(180),
         }
     }
 }

@@ -179,6 +179,16 @@ struct ServerTx {
     dialog: Option<DialogId>,
 }
 
+impl ServerTx {
+    fn is_invite(&self) -> bool {
+        match &self.key {
+            ServerKey::Branch { method, .. } | ServerKey::Legacy { method, .. } => {
+                *method == Method::Invite
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum TimerRef {
     Client(u64),
@@ -881,6 +891,8 @@ impl Transactions {
         if invite {
             self.out
                 .arm(&mut tx.trying_at, now + self.timers.trying, timer);
+            let give_up = now + self.timers.unanswered_invite;
+            self.out.arm(&mut tx.timeout_at, give_up, timer);
         } else {
             // The client gives up after 64·T1 (timer F): so does a
             // transaction the application never answers.
@@ -1099,7 +1111,7 @@ impl Transactions {
         status: StatusCode,
     ) -> Result<(), Error> {
         let server = self.servers.get_mut(&id).ok_or(Error::UnknownTransaction)?;
-        let invite = matches!(&server.key, ServerKey::Branch { method, .. } | ServerKey::Legacy { method, .. } if *method == Method::Invite);
+        let invite = server.is_invite();
         let bytes = response.to_bytes();
         let timer = TimerRef::Server(id);
         let out = &mut self.out;
@@ -1204,6 +1216,12 @@ impl Transactions {
             );
         }
         if tx.timeout_at.is_some_and(|at| at <= now) {
+            if tx.state == ServerState::Proceeding && tx.is_invite() {
+                // An INVITE the application never answered.
+                tx.timeout_at = None;
+                self.respond_locally(now, id, StatusCode::REQUEST_TIMEOUT);
+                return;
+            }
             let unacknowledged = tx.ack.is_some().then(|| tx.dialog.clone()).flatten();
             if tx.ack.is_some() {
                 out.events

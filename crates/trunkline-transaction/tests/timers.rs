@@ -359,3 +359,25 @@ fn unanswered_server_transactions_are_freed() {
     run(&mut layer, t0, Duration::from_secs(33));
     assert!(layer.is_empty(), "the client gave up at timer F; so do we");
 }
+
+#[test]
+fn an_invite_never_answered_gets_408_from_the_layer() {
+    let mut layer = Transactions::default();
+    let t0 = Instant::now();
+    receive(&mut layer, t0, invite("z9hG4bKs8"), tcp());
+    let sent = run(&mut layer, t0, Duration::from_secs(181));
+    let statuses: Vec<_> = sent
+        .iter()
+        .map(|(t, m)| (t.as_secs(), m.status()))
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            (0, Some(StatusCode::TRYING)),
+            (180, Some(StatusCode::REQUEST_TIMEOUT))
+        ]
+    );
+    // Then it waits for the ACK (timer H) and is gone.
+    run(&mut layer, t0, Duration::from_secs(180 + 33));
+    assert!(layer.is_empty());
+}
