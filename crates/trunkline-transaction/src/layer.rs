@@ -399,6 +399,7 @@ impl Transactions {
         if self.client_keys.contains_key(&key) {
             return Err(Error::DuplicateBranch);
         }
+        let (request, peer) = self.fit_path_mtu(request, peer);
         let id = self.new_id();
         let timer = TimerRef::Client(id);
         let transmit = Transmit {
@@ -429,6 +430,42 @@ impl Transactions {
         self.client_keys.insert(key, id);
         self.clients.insert(id, tx);
         Ok(id)
+    }
+
+    /// RFC 3261 §18.1.1: a request over 1300 bytes, the path MTU being
+    /// unknown, goes over TCP instead of UDP, its Via saying so — when we
+    /// have a TCP address to put there.
+    fn fit_path_mtu(&self, request: Message, peer: Peer) -> (Message, Peer) {
+        const UDP_BUDGET: usize = 1300;
+        // The text as received or built; written out it differs by a few
+        // bytes at most (long header names for compact ones).
+        let size = request.head().len() + request.body().len();
+        if peer.transport != Transport::Udp || size <= UDP_BUDGET {
+            return (request, peer);
+        }
+        let tcp = self.sent_by.iter().find(|(t, _)| *t == Transport::Tcp);
+        let (Some((_, sent_by)), Some(top)) = (tcp, top_via(&request)) else {
+            return (request, peer);
+        };
+        let params = top.find(';').map_or("", |at| &top[at..]);
+        let line = request.header(HeaderName::Via).unwrap_or_default();
+        let via = format!("SIP/2.0/TCP {sent_by}{params}{}", &line[top.len()..]);
+        let switched = request
+            .to_builder()
+            .remove_first(HeaderName::Via)
+            .header_first(HeaderName::Via, via)
+            .build();
+        match switched {
+            Ok(switched) => (
+                switched,
+                Peer {
+                    transport: Transport::Tcp,
+                    connection: None,
+                    ..peer
+                },
+            ),
+            Err(_) => (request, peer),
+        }
     }
 
     /// Sends the ACK for a 2xx answer to the INVITE of `tx` (built by the

@@ -308,3 +308,43 @@ fn a_forked_invite_reports_each_answer_and_repeats_each_ack() {
     ));
     assert_eq!(uac.stats().stray_responses, 1);
 }
+
+#[test]
+fn a_request_over_1300_bytes_goes_over_tcp_when_it_can() {
+    let big = |branch: &str| {
+        let padding = "x".repeat(1400);
+        parse(&format!(
+            "MESSAGE sip:bob@127.0.0.1 SIP/2.0\n\
+             Via: SIP/2.0/UDP 127.0.0.1:5070;branch={branch};rport\n\
+             From: <sip:alice@127.0.0.1>;tag=a1\nTo: <sip:bob@127.0.0.1>\n\
+             Call-ID: call-big@127.0.0.1\nCSeq: 1 MESSAGE\nMax-Forwards: 70\n\
+             Subject: {padding}\n\n"
+        ))
+    };
+    let t0 = Instant::now();
+    // Without a TCP address of our own it has to stay on UDP.
+    let mut layer = Transactions::default();
+    layer
+        .send_request(t0, big("z9hG4bKbig1"), udp(5080))
+        .unwrap();
+    assert_eq!(
+        layer.poll_transmit().unwrap().peer.transport,
+        Transport::Udp
+    );
+    layer.set_sent_by(Transport::Tcp, "127.0.0.1:5071");
+    layer
+        .send_request(t0, big("z9hG4bKbig2"), udp(5080))
+        .unwrap();
+    let sent = layer.poll_transmit().unwrap();
+    assert_eq!(sent.peer.transport, Transport::Tcp);
+    assert_eq!(sent.peer.addr, udp(5080).addr);
+    let sent = Message::parse(sent.bytes).unwrap();
+    let via = sent.via().unwrap();
+    assert_eq!(
+        (via.transport(), via.port(), via.branch()),
+        ("TCP", Some(5071), Some("z9hG4bKbig2"))
+    );
+    // Its response, matched by the unchanged branch, is reported.
+    layer.handle_message(t0, reply(&sent, StatusCode::OK), udp(5080));
+    assert!(matches!(events(&mut layer)[..], [Event::Response { .. }]));
+}
