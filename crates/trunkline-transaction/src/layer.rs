@@ -300,6 +300,17 @@ impl Transactions {
         self.len() == 0
     }
 
+    /// The request server transaction `tx` answers (as reported, Via
+    /// stamped).
+    pub fn request(&self, tx: ServerTxId) -> Option<&Message> {
+        self.servers.get(&tx.0).map(|t| &t.request)
+    }
+
+    /// Whether client transaction `tx` is still live.
+    pub fn is_live(&self, tx: ClientTxId) -> bool {
+        self.clients.contains_key(&tx.0)
+    }
+
     /// The next message to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.out.transmits.pop_front()

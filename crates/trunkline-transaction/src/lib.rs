@@ -7,14 +7,17 @@
 //! (`poll_transmit`, `poll_event`, `poll_timeout`). It never reads a clock
 //! and never touches a socket, so tests drive it with a virtual clock.
 //!
-//! [`transport`] (feature `runtime`, on by default) is the tokio glue: UDP,
-//! TCP, TLS and WebSocket listeners that turn bytes into messages and
-//! [`Transmit`]s into bytes.
+//! With the `runtime` feature (on by default), [`transport`] is the tokio
+//! glue — UDP, TCP, TLS and WebSocket listeners that turn bytes into
+//! messages and [`Transmit`]s into bytes — and [`Endpoint`] runs the layer
+//! over them, with its timers, for applications.
 
 #![forbid(unsafe_code)]
 
 mod config;
 mod dialog;
+#[cfg(feature = "runtime")]
+mod endpoint;
 mod key;
 mod layer;
 mod peer;
@@ -23,6 +26,8 @@ pub mod transport;
 
 pub use config::Timers;
 pub use dialog::{Dialog, DialogId, DialogState};
+#[cfg(feature = "runtime")]
+pub use endpoint::{ClientEvent, ClientTransaction, Endpoint, EndpointConfig, EndpointEvent};
 pub use layer::{ClientTxId, Event, ServerTxId, Stats, Transactions};
 pub use peer::{ConnectionId, Peer, Transmit, Transport};
 

@@ -1,0 +1,461 @@
+//! [`Endpoint`]: the transaction layer driven by tokio over real
+//! transports.
+//!
+//! One task owns the timers and the transports' incoming queue; the
+//! [`Transactions`] table sits behind a mutex that is never held across an
+//! `.await`, so the application calls `send_request`, `respond` and the
+//! dialog helpers from any task without a round trip through a channel.
+//! Everything the layer produces is flushed under that lock: transmits go
+//! to the transports' bounded queues, events to bounded channels.
+
+use crate::transport::{Incoming, TransportConfig, Transports};
+use crate::{
+    ClientTxId, Dialog, DialogId, Error, Event, Peer, ServerTxId, Stats, Timers, Transactions,
+    Transport,
+};
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+use tokio::sync::{Notify, mpsc};
+use trunkline_sip::{Message, MessageBuilder, Method, StatusCode};
+
+/// How an [`Endpoint`] is set up.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    /// Listeners and transport settings.
+    pub transport: TransportConfig,
+    /// Transaction timers.
+    pub timers: Timers,
+    /// How many events wait for the application before new requests are
+    /// refused with 503 (overload, RFC 3261 §21.5.4).
+    pub event_queue: usize,
+}
+
+impl EndpointConfig {
+    /// Default timers and queue on `transport`'s listeners.
+    pub fn new(transport: TransportConfig) -> EndpointConfig {
+        EndpointConfig {
+            transport,
+            timers: Timers::default(),
+            event_queue: 1024,
+        }
+    }
+}
+
+/// What the endpoint tells the application, in order.
+#[derive(Debug)]
+pub enum EndpointEvent {
+    /// A new request (or an ACK, `tx` `None`): answer it with
+    /// [`Endpoint::respond`].
+    Request {
+        /// The transaction to answer on.
+        tx: Option<ServerTxId>,
+        /// The request.
+        request: Message,
+        /// Where it came from.
+        peer: Peer,
+        /// The dialog it belongs to.
+        dialog: Option<DialogId>,
+    },
+    /// A CANCEL matched this unanswered INVITE; answer it (487).
+    Cancelled(ServerTxId),
+    /// The 2xx to this INVITE was never acknowledged; the endpoint sent
+    /// the BYE.
+    AckTimeout(ServerTxId),
+    /// A dialog ended and was freed.
+    DialogEnded(DialogId),
+    /// A 2xx to an INVITE whose transaction is gone (a late fork).
+    StrayResponse(Message, Peer),
+}
+
+/// A response, or the end of waiting for one.
+#[derive(Debug)]
+// Nearly every event is a response; boxing it would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
+pub enum ClientEvent {
+    /// A provisional or final response.
+    Response {
+        /// The response.
+        response: Message,
+        /// The dialog it created, updated or belongs to.
+        dialog: Option<DialogId>,
+    },
+    /// No final response in time: as a 408 (RFC 3261 §8.1.3.1).
+    Timeout,
+}
+
+/// A request in flight: yields its responses.
+#[derive(Debug)]
+pub struct ClientTransaction {
+    id: ClientTxId,
+    events: mpsc::Receiver<ClientEvent>,
+}
+
+impl ClientTransaction {
+    /// The transaction, for [`Endpoint::cancel`] and [`Endpoint::send_ack`].
+    pub fn id(&self) -> ClientTxId {
+        self.id
+    }
+
+    /// The next response; `None` once the final one (or a timeout) was
+    /// returned.
+    pub async fn next(&mut self) -> Option<ClientEvent> {
+        self.events.recv().await
+    }
+
+    /// Waits for the final response (or the timeout), skipping
+    /// provisional ones.
+    pub async fn final_response(&mut self) -> ClientEvent {
+        while let Some(event) = self.next().await {
+            match &event {
+                ClientEvent::Response { response, .. }
+                    if response.status().is_some_and(|s| s.is_provisional()) => {}
+                _ => return event,
+            }
+        }
+        ClientEvent::Timeout
+    }
+}
+
+/// Provisional responses a slow reader may leave waiting before more are
+/// dropped; the final one always has room (see `Shared::report`).
+const CLIENT_QUEUE: usize = 32;
+
+struct State {
+    layer: Transactions,
+    clients: HashMap<ClientTxId, mpsc::Sender<ClientEvent>>,
+    events: mpsc::Sender<EndpointEvent>,
+    dropped_events: u64,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    transports: Transports,
+    /// The next timer may have moved earlier.
+    wake: Notify,
+    shutdown: Notify,
+}
+
+/// A SIP endpoint: transports, the transaction and dialog layer, and its
+/// timers, on tokio. Cheap to clone; the background task ends when the
+/// last clone is dropped.
+#[derive(Clone)]
+pub struct Endpoint {
+    shared: Arc<Shared>,
+    _owner: Arc<Owner>,
+}
+
+/// Stops the background task when the last [`Endpoint`] clone goes.
+struct Owner(Arc<Shared>);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.0.shutdown.notify_one();
+        self.0.transports.shutdown();
+    }
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint").finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// Binds the listeners and starts the endpoint. The receiver yields
+    /// every [`EndpointEvent`].
+    pub async fn bind(
+        config: EndpointConfig,
+    ) -> io::Result<(Endpoint, mpsc::Receiver<EndpointEvent>)> {
+        let (transports, incoming) = Transports::bind(config.transport).await?;
+        let mut layer = Transactions::new(config.timers);
+        for transport in [
+            Transport::Udp,
+            Transport::Tcp,
+            Transport::Tls,
+            Transport::Ws,
+            Transport::Wss,
+        ] {
+            if let Some(addr) = transports.local_addr(transport) {
+                layer.set_sent_by(transport, addr.to_string());
+            }
+        }
+        let (events, receiver) = mpsc::channel(config.event_queue.max(1));
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                layer,
+                clients: HashMap::new(),
+                events,
+                dropped_events: 0,
+            }),
+            transports,
+            wake: Notify::new(),
+            shutdown: Notify::new(),
+        });
+        tokio::spawn(drive(shared.clone(), incoming));
+        let owner = Arc::new(Owner(shared.clone()));
+        Ok((
+            Endpoint {
+                shared,
+                _owner: owner,
+            },
+            receiver,
+        ))
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.shared.lock()
+    }
+
+    /// The address a listener of `transport` is bound to.
+    pub fn local_addr(&self, transport: Transport) -> Option<SocketAddr> {
+        self.shared.transports.local_addr(transport)
+    }
+
+    /// A top Via for a new request over `transport`, with a fresh branch.
+    pub fn via(&self, transport: Transport) -> Option<String> {
+        self.state().layer.via(transport)
+    }
+
+    /// Sends `request` (with its top Via, see [`Endpoint::via`]) to `peer`.
+    pub fn send_request(&self, request: Message, peer: Peer) -> Result<ClientTransaction, Error> {
+        self.shared.run(|state| {
+            let id = state.layer.send_request(Instant::now(), request, peer)?;
+            Ok(state.client(id))
+        })
+    }
+
+    /// Answers the request of server transaction `tx`.
+    pub fn respond(&self, tx: ServerTxId, response: &Message) -> Result<(), Error> {
+        self.shared
+            .run(|state| state.layer.respond(Instant::now(), tx, response))
+    }
+
+    /// The request server transaction `tx` answers, while it lives.
+    pub fn request(&self, tx: ServerTxId) -> Option<Message> {
+        self.state().layer.request(tx).cloned()
+    }
+
+    /// Cancels an INVITE (RFC 3261 §9.1).
+    pub fn cancel(&self, tx: ClientTxId) -> Result<(), Error> {
+        self.shared
+            .run(|state| state.layer.cancel(Instant::now(), tx))
+    }
+
+    /// Sends the ACK for a 2xx to the INVITE of `tx`.
+    pub fn send_ack(&self, tx: ClientTxId, ack: Message, peer: Peer) -> Result<(), Error> {
+        self.shared.run(|state| state.layer.send_ack(tx, ack, peer))
+    }
+
+    /// A copy of a live dialog.
+    pub fn dialog(&self, id: &DialogId) -> Option<Dialog> {
+        self.state().layer.dialog(id).cloned()
+    }
+
+    /// A request in dialog `id`, with its CSeq, Route and Via.
+    pub fn request_in_dialog(
+        &self,
+        id: &DialogId,
+        method: Method,
+    ) -> Result<MessageBuilder, Error> {
+        self.state().layer.request_in_dialog(id, method)
+    }
+
+    /// The ACK for the 2xx to the INVITE with CSeq `invite_seq` in dialog
+    /// `id`, sent to the dialog's next hop.
+    pub fn ack_in_dialog(
+        &self,
+        tx: ClientTxId,
+        id: &DialogId,
+        invite_seq: u32,
+    ) -> Result<(), Error> {
+        self.shared.run(|state| {
+            let ack = state
+                .layer
+                .ack_in_dialog(id, invite_seq)?
+                .build()
+                .map_err(Error::Build)?;
+            let hop = state
+                .layer
+                .dialog(id)
+                .ok_or(Error::UnknownDialog)?
+                .next_hop();
+            state.layer.send_ack(tx, ack, hop)
+        })
+    }
+
+    /// Sends a request built with [`Endpoint::request_in_dialog`].
+    pub fn send_in_dialog(
+        &self,
+        id: &DialogId,
+        request: Message,
+    ) -> Result<ClientTransaction, Error> {
+        self.shared.run(|state| {
+            let tx = state.layer.send_in_dialog(Instant::now(), id, request)?;
+            Ok(state.client(tx))
+        })
+    }
+
+    /// Live transactions and dialogs.
+    pub fn load(&self) -> (usize, usize) {
+        let state = self.state();
+        (state.layer.len(), state.layer.dialog_count())
+    }
+
+    /// The transaction layer's counters.
+    pub fn stats(&self) -> Stats {
+        self.state().layer.stats()
+    }
+}
+
+impl State {
+    fn client(&mut self, id: ClientTxId) -> ClientTransaction {
+        let (sender, events) = mpsc::channel(CLIENT_QUEUE);
+        self.clients.insert(id, sender);
+        ClientTransaction { id, events }
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves the table as consistent as
+        // any step of it: keep serving.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `op` on the layer, then sends what it produced.
+    fn run<T>(&self, op: impl FnOnce(&mut State) -> Result<T, Error>) -> Result<T, Error> {
+        let mut state = self.lock();
+        let result = op(&mut state);
+        self.flush(&mut state);
+        drop(state);
+        self.wake.notify_one();
+        result
+    }
+
+    /// Hands every transmit to the transports and every event to its
+    /// receiver.
+    fn flush(&self, state: &mut State) {
+        while let Some(transmit) = state.layer.poll_transmit() {
+            // A full or closed queue is counted by the transports; the
+            // transaction's retransmissions or timeout cover the loss.
+            let _ = self.transports.send(transmit);
+        }
+        while let Some(event) = state.layer.poll_event() {
+            self.report(state, event);
+        }
+    }
+
+    fn report(&self, state: &mut State, event: Event) {
+        let for_app = match event {
+            Event::Request {
+                tx,
+                request,
+                peer,
+                dialog,
+            } => EndpointEvent::Request {
+                tx,
+                request,
+                peer,
+                dialog,
+            },
+            Event::Response {
+                tx,
+                response,
+                dialog,
+            } => {
+                let last = response.status().is_some_and(StatusCode::is_final)
+                    && response.cseq().is_some_and(|c| c.method != "INVITE")
+                    || response.status().is_some_and(|s| s.as_u16() >= 300);
+                let event = ClientEvent::Response { response, dialog };
+                self.to_client(state, tx, event, last);
+                return;
+            }
+            Event::Timeout { tx } => {
+                self.to_client(state, tx, ClientEvent::Timeout, true);
+                return;
+            }
+            Event::Cancelled { tx } => EndpointEvent::Cancelled(tx),
+            Event::AckTimeout { tx } => EndpointEvent::AckTimeout(tx),
+            Event::DialogEnded { id } => EndpointEvent::DialogEnded(id),
+            Event::StrayResponse { response, peer } => EndpointEvent::StrayResponse(response, peer),
+        };
+        if let Err(mpsc::error::TrySendError::Full(event)) = state.events.try_send(for_app) {
+            state.dropped_events += 1;
+            // Overloaded: a new request is refused rather than left to time
+            // out (RFC 3261 §21.5.4).
+            if let EndpointEvent::Request {
+                tx: Some(tx),
+                request,
+                ..
+            } = event
+                && let Ok(busy) = request
+                    .response_to(StatusCode::SERVICE_UNAVAILABLE)
+                    .header(trunkline_sip::HeaderName::RetryAfter, "5")
+                    .to_tag(&crate::new_tag())
+                    .build()
+            {
+                let _ = state.layer.respond(Instant::now(), tx, &busy);
+            }
+        }
+    }
+
+    /// Passes a client transaction's event on; `last` closes its channel.
+    /// A 2xx to an INVITE is not last: other forks may answer too, and the
+    /// channel closes when the application drops its handle.
+    fn to_client(&self, state: &mut State, tx: ClientTxId, event: ClientEvent, last: bool) {
+        let Some(sender) = state.clients.get(&tx) else {
+            return;
+        };
+        if sender.try_send(event).is_err() {
+            state.dropped_events += 1;
+        }
+        if last || sender.is_closed() {
+            state.clients.remove(&tx);
+        }
+    }
+}
+
+/// How often the channels of ended client transactions are swept.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The background task: incoming messages and timers.
+async fn drive(shared: Arc<Shared>, mut incoming: mpsc::Receiver<Incoming>) {
+    let mut next_sweep = Instant::now() + SWEEP_EVERY;
+    loop {
+        let deadline = shared.lock().layer.poll_timeout();
+        let sleep = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at.min(next_sweep).into()).await,
+                None => tokio::time::sleep_until(next_sweep.into()).await,
+            }
+        };
+        tokio::select! {
+            message = incoming.recv() => {
+                let Some(Incoming { message, peer }) = message else { return };
+                let mut state = shared.lock();
+                state.layer.handle_message(Instant::now(), message, peer);
+                shared.flush(&mut state);
+            }
+            () = sleep => {
+                let mut state = shared.lock();
+                let now = Instant::now();
+                state.layer.handle_timeout(now);
+                shared.flush(&mut state);
+                if now >= next_sweep {
+                    // An INVITE's channel outlives its 2xx (forks may answer
+                    // too); drop the channels of ended transactions.
+                    let State { layer, clients, .. } = &mut *state;
+                    clients.retain(|tx, sender| layer.is_live(*tx) && !sender.is_closed());
+                    next_sweep = now + SWEEP_EVERY;
+                }
+            }
+            () = shared.wake.notified() => {}
+            () = shared.shutdown.notified() => return,
+        }
+    }
+}
