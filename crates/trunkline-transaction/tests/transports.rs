@@ -328,3 +328,68 @@ async fn a_websocket_client_without_the_sip_subprotocol_is_refused() {
     let refused = tokio_tungstenite::client_async(format!("ws://{addr}/"), tcp).await;
     assert!(refused.is_err(), "RFC 7118 §4.1: only the sip subprotocol");
 }
+
+/// A certificate and key written as PEM files, removed when dropped.
+struct PemFiles {
+    dir: std::path::PathBuf,
+}
+
+impl PemFiles {
+    fn new() -> PemFiles {
+        let dir = std::env::temp_dir().join(format!("trunkline-tls-{}", new_tag()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let generated = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+        std::fs::write(dir.join("cert.pem"), generated.cert.pem()).unwrap();
+        std::fs::write(dir.join("key.pem"), generated.signing_key.serialize_pem()).unwrap();
+        PemFiles { dir }
+    }
+}
+
+impl Drop for PemFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test]
+async fn tls_from_pem_files_verifies_the_peer_against_given_roots() {
+    let pem = PemFiles::new();
+    let tls_config = |verify| {
+        let mut config = TransportConfig::new(vec![Listener::new(Transport::Tls, loopback())]);
+        config.tls_identity = Some(TlsIdentity::Files {
+            certificate_chain: pem.dir.join("cert.pem"),
+            private_key: pem.dir.join("key.pem"),
+        });
+        config.tls_verify = verify;
+        config
+    };
+    let trusting = TlsVerify::Roots(vec![pem.dir.join("cert.pem")]);
+    let (alice, _) = Transports::bind(tls_config(trusting)).await.unwrap();
+    let (bob, mut bob_incoming) = Transports::bind(tls_config(TlsVerify::SystemRoots))
+        .await
+        .unwrap();
+    let options = |to: &Transports, branch: &str| trunkline_transaction::Transmit {
+        peer: Peer::new(Transport::Tls, to.local_addr(Transport::Tls).unwrap()),
+        bytes: format!(
+            "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:9;branch={branch}\r\n\
+             From: <sip:a@b>;tag=1\r\nTo: <sip:b@c>\r\nCall-ID: {branch}\r\nCSeq: 1 OPTIONS\r\n\
+             Content-Length: 0\r\n\r\n"
+        )
+        .into(),
+    };
+    // Alice trusts the certificate: the message arrives.
+    alice.send(options(&bob, "z9hG4bKt1")).unwrap();
+    let incoming = timeout(LIMIT, bob_incoming.recv()).await.unwrap().unwrap();
+    assert_eq!(incoming.peer.transport, Transport::Tls);
+    // Bob checks against the system roots, which do not hold a
+    // self-signed certificate: his handshake fails and nothing arrives.
+    let (carol, mut carol_incoming) = Transports::bind(tls_config(TlsVerify::SystemRoots))
+        .await
+        .unwrap();
+    bob.send(options(&carol, "z9hG4bKt2")).unwrap();
+    assert!(
+        timeout(Duration::from_millis(500), carol_incoming.recv())
+            .await
+            .is_err()
+    );
+}
