@@ -1,6 +1,7 @@
 //! Server-side digest authentication: RFC 3261 §22, RFC 7616 and RFC 8760
-//! (SHA-256 for SIP). Nonces are stateless — a timestamp and an HMAC over
-//! it with a server secret — so any node holding the secret verifies them;
+//! (SHA-256 for SIP). Nonces are stateless — a timestamp, random bytes and
+//! an HMAC over both with a server secret — so any node holding the
+//! secret verifies them;
 //! only the nonce counts seen are remembered, to refuse replays, and only
 //! for the life of a nonce.
 
@@ -135,8 +136,10 @@ pub struct Digest {
     counts: DashMap<String, u32>,
 }
 
-/// Bytes of a nonce: an 8-byte timestamp and a 16-byte tag.
-const NONCE_BYTES: usize = 24;
+/// Bytes of a nonce: an 8-byte timestamp, 8 random bytes (two phones
+/// challenged in the same second must not share a nonce, or their nonce
+/// counts would collide) and a 16-byte tag.
+const NONCE_BYTES: usize = 32;
 
 impl Digest {
     /// A digest authenticator with `key` as the nonce secret. Nodes that
@@ -175,15 +178,17 @@ impl Digest {
     fn nonce(&self, issued: u64) -> String {
         let mut bytes = [0u8; NONCE_BYTES];
         bytes[..8].copy_from_slice(&issued.to_be_bytes());
-        bytes[8..].copy_from_slice(&self.tag(issued));
+        bytes[8..16].copy_from_slice(&rand::random::<[u8; 8]>());
+        let tag = self.tag(&bytes[..16]);
+        bytes[16..].copy_from_slice(&tag);
         hex(&bytes)
     }
 
-    /// HMAC-SHA256(key, timestamp ‖ realm), cut to 16 bytes.
-    fn tag(&self, issued: u64) -> [u8; 16] {
+    /// HMAC-SHA256(key, timestamp ‖ random ‖ realm), cut to 16 bytes.
+    fn tag(&self, stamp: &[u8]) -> [u8; 16] {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key)
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        mac.update(&issued.to_be_bytes());
+        mac.update(stamp);
         mac.update(self.config.realm.as_bytes());
         let full = mac.finalize().into_bytes();
         let mut tag = [0u8; 16];
@@ -195,7 +200,7 @@ impl Digest {
     fn issued(&self, nonce: &str) -> Option<u64> {
         let bytes = unhex::<NONCE_BYTES>(nonce)?;
         let issued = u64::from_be_bytes(bytes[..8].try_into().ok()?);
-        bool::from(self.tag(issued).ct_eq(&bytes[8..])).then_some(issued)
+        bool::from(self.tag(&bytes[..16]).ct_eq(&bytes[16..])).then_some(issued)
     }
 
     /// Checks the credentials `auth` of a request with `method` against
@@ -279,6 +284,54 @@ impl Digest {
     pub fn remembered(&self) -> usize {
         self.counts.len()
     }
+}
+
+/// The client side: the `Authorization` value answering `challenge` for
+/// a request with `method` to `uri` (RFC 7616 §3.4), with `qop=auth` when
+/// the challenge offers it. `None` for an algorithm this crate does not
+/// implement or a challenge without realm or nonce.
+pub fn authorization(
+    challenge: &Auth<'_>,
+    method: &str,
+    uri: &str,
+    username: &str,
+    password: &str,
+    cnonce: &str,
+    nc: u32,
+) -> Option<String> {
+    let algorithm = Algorithm::from_param(challenge.algorithm())?;
+    let (realm, nonce) = (challenge.realm()?, challenge.nonce()?);
+    let ha1 = algorithm.ha1(username, realm, password);
+    let ha2 = algorithm.hash(&[method.as_bytes(), uri.as_bytes()]);
+    let auth_qop = challenge
+        .qop()
+        .is_some_and(|q| q.split(',').any(|o| o.trim() == "auth"));
+    let algorithm_name = algorithm.name();
+    if !auth_qop {
+        let response = algorithm.hash(&[ha1.as_bytes(), nonce.as_bytes(), ha2.as_bytes()]);
+        return Some(format!(
+            "Digest username=\"{username}\", realm=\"{realm}\", nonce=\"{nonce}\", \
+             uri=\"{uri}\", response=\"{response}\", algorithm={algorithm_name}"
+        ));
+    }
+    let nc = format!("{nc:08x}");
+    let response = algorithm.hash(&[
+        ha1.as_bytes(),
+        nonce.as_bytes(),
+        nc.as_bytes(),
+        cnonce.as_bytes(),
+        b"auth",
+        ha2.as_bytes(),
+    ]);
+    let opaque = challenge
+        .opaque()
+        .map(|o| format!(", opaque=\"{o}\""))
+        .unwrap_or_default();
+    Some(format!(
+        "Digest username=\"{username}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
+         response=\"{response}\", algorithm={algorithm_name}, qop=auth, nc={nc}, \
+         cnonce=\"{cnonce}\"{opaque}"
+    ))
 }
 
 fn seconds(t: SystemTime) -> u64 {

@@ -1,9 +1,24 @@
 //! The Trunkline registrar: REGISTER handling (RFC 3261 §10.3), digest
 //! authentication (RFC 3261 §22, RFC 7616, RFC 8760), the location service
 //! and user backends.
+//!
+//! [`Registrar::handle`] takes a REGISTER and returns the response and the
+//! [`RegistrationEvent`]s it caused; it does no I/O itself. Accounts come
+//! from a [`UserBackend`], bindings live in a [`Locator`]; both are traits
+//! with async methods so that networked implementations fit.
 
 #![forbid(unsafe_code)]
 
 pub mod digest;
+mod events;
+mod guard;
+mod locator;
+mod registrar;
+mod users;
 
-pub use digest::{Algorithm, Digest, DigestConfig, Secret, Verdict};
+pub use digest::{Algorithm, Digest, DigestConfig, Secret, Verdict, authorization};
+pub use events::{EventKind, Location, RegistrationEvent};
+pub use guard::{Guard, GuardConfig};
+pub use locator::{Applied, Binding, Change, Locator, LocatorError, MemoryLocator, Update};
+pub use registrar::{Handled, Registrar, RegistrarConfig, RegistrarStats};
+pub use users::{BackendError, Lookup, StaticUsers, User, UserBackend};

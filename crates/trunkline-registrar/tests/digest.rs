@@ -185,3 +185,19 @@ fn a_stored_ha1_checks_its_own_algorithm_only() {
         Verdict::Invalid("the stored HA1 is for another algorithm")
     );
 }
+
+#[test]
+fn two_phones_challenged_in_the_same_second_do_not_share_a_nonce() {
+    let digest = digest();
+    let now = SystemTime::now();
+    let (a, b) = (
+        nonce_of(&digest.challenges(now, false)[0]),
+        nonce_of(&digest.challenges(now, false)[0]),
+    );
+    assert_ne!(a, b);
+    let secret = Secret::Password("secret".into());
+    for nonce in [a, b] {
+        let first = answer(&nonce, Algorithm::Sha256, "secret", 1);
+        assert_eq!(verify(&digest, now, &first, &secret), Verdict::Valid);
+    }
+}
