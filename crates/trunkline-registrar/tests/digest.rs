@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
 use std::time::{Duration, SystemTime};
-use trunkline_registrar::{Algorithm, Digest, DigestConfig, Secret, Verdict};
+use trunkline_registrar::{Algorithm, Digest, DigestConfig, Secret, Verdict, authorization};
 use trunkline_sip::Message;
 
 #[test]
@@ -45,28 +45,27 @@ fn nonce_of(challenge: &str) -> String {
     challenge[start..].split('"').next().unwrap().to_owned()
 }
 
-/// What a phone sends back: a REGISTER carrying its Authorization.
+/// What a phone sends back: a REGISTER carrying the Authorization that
+/// answers a challenge with `nonce` and `algorithm`.
 fn answer(nonce: &str, algorithm: Algorithm, password: &str, nc: u32) -> Message {
     let uri = "sip:pbx.example.com";
-    let cnonce = "0a4f113b";
-    let nc = format!("{nc:08x}");
-    let ha1 = algorithm.ha1("1001", REALM, password);
-    let ha2 = algorithm.hash(&[b"REGISTER", uri.as_bytes()]);
-    let response = algorithm.hash(&[
-        ha1.as_bytes(),
-        nonce.as_bytes(),
-        nc.as_bytes(),
-        cnonce.as_bytes(),
-        b"auth",
-        ha2.as_bytes(),
-    ]);
+    let challenge = Message::parse_slice(
+        format!(
+            "SIP/2.0 401 Unauthorized\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\n\
+             To: <sip:a@b>;tag=2\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\n\
+             WWW-Authenticate: Digest realm=\"{REALM}\", nonce=\"{nonce}\", algorithm={}, qop=\"auth\"\r\n\r\n",
+            algorithm.name()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let offer = challenge.www_authenticates().next().unwrap();
+    let credentials =
+        authorization(&offer, "REGISTER", uri, "1001", password, "0a4f113b", nc).unwrap();
     let text = format!(
         "REGISTER {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\n\
          From: <sip:1001@{REALM}>;tag=1\r\nTo: <sip:1001@{REALM}>\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\n\
-         Authorization: Digest username=\"1001\", realm=\"{REALM}\", nonce=\"{nonce}\", uri=\"{uri}\", \
-         response=\"{response}\", algorithm={}, qop=auth, nc={nc}, cnonce=\"{cnonce}\"\r\n\
-         Content-Length: 0\r\n\r\n",
-        algorithm.name()
+         Authorization: {credentials}\r\nContent-Length: 0\r\n\r\n"
     );
     Message::parse_slice(text.as_bytes()).unwrap()
 }
