@@ -18,7 +18,7 @@ use trunkline_sip::Auth;
 pub enum Algorithm {
     /// `MD5`, what most phones still use.
     Md5,
-    /// `SHA-256` (RFC 8760), offered first.
+    /// `SHA-256` (RFC 8760).
     Sha256,
 }
 
@@ -112,7 +112,10 @@ pub struct DigestConfig {
     pub realm: String,
     /// How long a nonce is good for. 5 minutes by default.
     pub nonce_lifetime: Duration,
-    /// The algorithms offered, in order of preference: SHA-256 then MD5.
+    /// The algorithms offered, one challenge each, in this order. MD5
+    /// then SHA-256 by default: RFC 8760 would put SHA-256 first, but many
+    /// phones (and SIPp) answer the first challenge whatever its algorithm
+    /// and fail on SHA-256; clients that know SHA-256 still find it.
     pub algorithms: Vec<Algorithm>,
 }
 
@@ -122,7 +125,7 @@ impl DigestConfig {
         DigestConfig {
             realm: realm.into(),
             nonce_lifetime: Duration::from_secs(300),
-            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+            algorithms: vec![Algorithm::Md5, Algorithm::Sha256],
         }
     }
 }

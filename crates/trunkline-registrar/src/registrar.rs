@@ -6,9 +6,13 @@ use crate::guard::{Guard, GuardConfig};
 use crate::locator::{Applied, Binding, Change, Locator, LocatorError, Update};
 use crate::users::{Lookup, UserBackend};
 use std::time::{Duration, SystemTime};
+use tokio::sync::broadcast;
 use trunkline_sip::headers::Contact;
 use trunkline_sip::{HeaderName, Message, MessageBuilder, Method, StatusCode};
 use trunkline_transaction::{Peer, new_tag};
+
+/// Events a slow subscriber may fall behind by.
+const EVENT_BACKLOG: usize = 1024;
 
 /// Registrar settings.
 #[derive(Debug, Clone)]
@@ -80,6 +84,7 @@ pub struct Registrar<L, U> {
     locator: L,
     users: U,
     stats: std::sync::Mutex<RegistrarStats>,
+    events: broadcast::Sender<RegistrationEvent>,
 }
 
 impl<L: Locator, U: UserBackend> Registrar<L, U> {
@@ -93,6 +98,21 @@ impl<L: Locator, U: UserBackend> Registrar<L, U> {
             locator,
             users,
             stats: std::sync::Mutex::default(),
+            events: broadcast::channel(EVENT_BACKLOG).0,
+        }
+    }
+
+    /// Every registration event from now on, for as many subscribers as
+    /// want them. A subscriber more than 1024 events behind loses the
+    /// oldest (and is told so by the channel).
+    pub fn subscribe(&self) -> broadcast::Receiver<RegistrationEvent> {
+        self.events.subscribe()
+    }
+
+    fn publish(&self, events: &[RegistrationEvent]) {
+        for event in events {
+            // No subscriber is not an error.
+            let _ = self.events.send(event.clone());
         }
     }
 
@@ -117,10 +137,12 @@ impl<L: Locator, U: UserBackend> Registrar<L, U> {
         self.digest.sweep(now);
         self.guard.sweep(now);
         let lapsed = self.locator.expire(now).await.unwrap_or_default();
-        lapsed
+        let events: Vec<_> = lapsed
             .iter()
             .map(|b| RegistrationEvent::new(EventKind::Offline, b, now))
-            .collect()
+            .collect();
+        self.publish(&events);
+        events
     }
 
     /// Handles a REGISTER that came from `source` at `now`.
@@ -243,7 +265,8 @@ impl<L: Locator, U: UserBackend> Registrar<L, U> {
                             .iter()
                             .map(|b| RegistrationEvent::new(EventKind::Unregistered, b, now)),
                     )
-                    .collect();
+                    .collect::<Vec<_>>();
+                self.publish(&events);
                 Handled {
                     response: self
                         .ok(reply(StatusCode::OK), request, &current, now)

@@ -81,7 +81,7 @@ fn both_algorithms_are_offered_and_checked() {
     let now = SystemTime::now();
     let challenges = digest.challenges(now, false);
     assert_eq!(challenges.len(), 2);
-    assert!(challenges[0].contains("algorithm=SHA-256") && challenges[1].contains("algorithm=MD5"));
+    assert!(challenges[0].contains("algorithm=MD5") && challenges[1].contains("algorithm=SHA-256"));
     assert!(
         challenges
             .iter()

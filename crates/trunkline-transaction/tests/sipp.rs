@@ -5,109 +5,26 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
-use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Once;
-use std::time::{Duration, Instant};
-
-/// A child process killed when the test ends, however it ends.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Reaped {
-    /// Waits for the process to exit by itself within `limit`.
-    fn exit_code(&mut self, limit: Duration) -> Option<i32> {
-        let start = Instant::now();
-        while start.elapsed() < limit {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-}
-
-/// The examples, built once per test run with the profile of the tests.
-fn example(name: &str) -> PathBuf {
-    static BUILD: Once = Once::new();
-    BUILD.call_once(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "-q",
-                "-p",
-                "trunkline-transaction",
-                "--example",
-                "uas",
-                "--example",
-                "uac",
-            ])
-            .status()
-            .unwrap();
-        assert!(status.success(), "building the examples");
-    });
-    // target/<profile>/deps/sipp-<hash> → target/<profile>/examples/<name>
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name)
-}
-
-fn sipp() -> Command {
-    let mut command = Command::new("sipp");
-    command
-        .args([
-            "-nostdin",
-            "-i",
-            "127.0.0.1",
-            "-timeout",
-            "60s",
-            "-timeout_error",
-        ])
-        .args(["-trace_err", "-error_file", "/dev/stderr"])
-        .stdout(Stdio::null());
-    command
-}
-
-/// A loopback port free on both UDP and TCP.
-fn free_port() -> u16 {
-    for _ in 0..100 {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port");
-}
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use trunkline_testkit::{Reaped, example, free_port, sipp};
 
 /// Starts the `uas` example and waits until it listens.
 fn start_uas() -> (Reaped, SocketAddr) {
     let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let mut child = Command::new(example("uas"))
-        .arg(addr.to_string())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut uas = Reaped::spawn(
+        Command::new(example("trunkline-transaction", "uas"))
+            .arg(addr.to_string())
+            .stdout(Stdio::piped()),
+    );
+    let mut lines = uas.lines();
     let first = lines.next().and_then(Result::ok).unwrap_or_default();
     assert!(first.starts_with("listening"), "uas says {first:?}");
     // Keep draining its output so it never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
-    (Reaped(child), addr)
+    (uas, addr)
 }
 
 fn scenario(name: &str) -> String {
@@ -130,7 +47,7 @@ fn sipp_calls_us(transport: &str, scenario_args: &[&str], calls: u32, lost: Opti
     if let Some(percent) = lost {
         command.args(["-lost", &percent.to_string()]);
     }
-    let mut sipp = Reaped(command.spawn().unwrap());
+    let mut sipp = Reaped::spawn(&mut command);
     let code = sipp.exit_code(Duration::from_secs(120));
     assert_eq!(code, Some(0), "SIPp reports failed calls (exit {code:?})");
 }
@@ -151,17 +68,15 @@ fn we_call_sipp(
     if let Some(percent) = lost {
         command.args(["-lost", &percent.to_string()]);
     }
-    let _sipp = Reaped(command.spawn().unwrap());
+    let _sipp = Reaped::spawn(&mut command);
     // SIPp listens once it has started; give it a moment, bounded.
     std::thread::sleep(Duration::from_millis(300));
-    let mut uac = Reaped(
-        Command::new(example("uac"))
+    let mut uac = Reaped::spawn(
+        Command::new(example("trunkline-transaction", "uac"))
             .arg(format!("127.0.0.1:{port}"))
             .args(uac_args)
             .args(["--count", &count.to_string()])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
+            .stdout(Stdio::null()),
     );
     let code = uac.exit_code(Duration::from_secs(120));
     assert_eq!(

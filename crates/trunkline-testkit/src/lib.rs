@@ -1,0 +1,123 @@
+//! Test support shared by Trunkline's crates: child processes that are
+//! always reaped, loopback ports, example programs built on demand, and
+//! SIPp with the options every test wants.
+
+#![forbid(unsafe_code)]
+
+use std::io::{BufRead, BufReader, Lines};
+use std::net::{TcpListener, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// A child process killed when dropped, however the test ends.
+#[derive(Debug)]
+pub struct Reaped(pub Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Reaped {
+    /// Starts `command`.
+    ///
+    /// # Panics
+    /// If it cannot start.
+    pub fn spawn(command: &mut Command) -> Reaped {
+        match command.spawn() {
+            Ok(child) => Reaped(child),
+            Err(e) => panic!("starting {command:?}: {e}"),
+        }
+    }
+
+    /// Its exit code if it exits by itself within `limit`; `None` if it
+    /// is still running then (or was killed by a signal).
+    pub fn exit_code(&mut self, limit: Duration) -> Option<i32> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            match self.0.try_wait() {
+                Ok(Some(status)) => return status.code(),
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+
+    /// Its standard output, line by line (spawn it with `Stdio::piped()`).
+    ///
+    /// # Panics
+    /// If standard output was not piped or was taken already.
+    pub fn lines(&mut self) -> Lines<BufReader<ChildStdout>> {
+        let stdout = self.0.stdout.take();
+        BufReader::new(stdout.expect("stdout is piped")).lines()
+    }
+}
+
+/// A loopback port free on both UDP and TCP (so one number serves both
+/// listeners of a program).
+///
+/// # Panics
+/// If none is found in 100 tries.
+pub fn free_port() -> u16 {
+    for _ in 0..100 {
+        let Ok(udp) = UdpSocket::bind("127.0.0.1:0") else {
+            continue;
+        };
+        let Ok(addr) = udp.local_addr() else { continue };
+        if TcpListener::bind(("127.0.0.1", addr.port())).is_ok() {
+            return addr.port();
+        }
+    }
+    panic!("no free loopback port");
+}
+
+/// The path of example `name` of `package`, built (once per test process
+/// and package) with the profile the tests run in.
+///
+/// # Panics
+/// If the build fails.
+pub fn example(package: &str, name: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    if !built.iter().any(|p| p == package) {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-q", "-p", package, "--examples"])
+            .status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "building the examples of {package}"
+        );
+        built.push(package.to_owned());
+    }
+    // target/<profile>/deps/<test> → target/<profile>/examples/<name>
+    let exe = std::env::current_exe().expect("the test knows its path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("tests run from target/<profile>/deps");
+    profile_dir.join("examples").join(name)
+}
+
+/// SIPp with loopback, a bounded run, errors to stderr and no keyboard.
+/// `.ci/setup` installs it (Debian `sip-tester`).
+pub fn sipp() -> Command {
+    let mut command = Command::new("sipp");
+    command
+        .args([
+            "-nostdin",
+            "-i",
+            "127.0.0.1",
+            "-timeout",
+            "60s",
+            "-timeout_error",
+        ])
+        .args(["-trace_err", "-error_file", "/dev/stderr"])
+        .stdout(Stdio::null());
+    command
+}
