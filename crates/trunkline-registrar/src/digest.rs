@@ -219,32 +219,26 @@ impl Digest {
         if !auth.is_digest() {
             return Invalid("not Digest");
         }
-        let (Some(username), Some(realm), Some(nonce), Some(uri), Some(response)) = (
-            auth.username(),
-            auth.realm(),
-            auth.nonce(),
-            auth.uri(),
-            auth.response(),
-        ) else {
+        let p = Credentials::of(auth);
+        let (Some(username), Some(realm), Some(nonce), Some(uri), Some(response)) =
+            (p.username, p.realm, p.nonce, p.uri, p.response)
+        else {
             return Invalid("a parameter is missing");
         };
         if realm != self.config.realm {
             return Invalid("another realm");
         }
         let Some(algorithm) =
-            Algorithm::from_param(auth.algorithm()).filter(|a| self.config.algorithms.contains(a))
+            Algorithm::from_param(p.algorithm).filter(|a| self.config.algorithms.contains(a))
         else {
             return Invalid("an algorithm not offered");
         };
         let Some(issued) = self.issued(nonce) else {
             return Invalid("a nonce not ours");
         };
-        let (Some("auth"), Some(nc_text), Some(cnonce), Some(nc)) = (
-            auth.qop(),
-            auth.param("nc"),
-            auth.cnonce(),
-            auth.nonce_count(),
-        ) else {
+        let nc = p.nc.and_then(|n| u32::from_str_radix(n, 16).ok());
+        let (Some("auth"), Some(nc_text), Some(cnonce), Some(nc)) = (p.qop, p.nc, p.cnonce, nc)
+        else {
             return Invalid("qop=auth with nc and cnonce is required");
         };
         let Some(ha1) = secret.ha1(algorithm, username, realm) else {
@@ -335,6 +329,44 @@ pub fn authorization(
          response=\"{response}\", algorithm={algorithm_name}, qop=auth, nc={nc}, \
          cnonce=\"{cnonce}\"{opaque}"
     ))
+}
+
+/// The parameters `verify` reads, found in one pass over the header
+/// (looking each up by name would rescan it every time).
+#[derive(Default)]
+struct Credentials<'a> {
+    username: Option<&'a str>,
+    realm: Option<&'a str>,
+    nonce: Option<&'a str>,
+    uri: Option<&'a str>,
+    response: Option<&'a str>,
+    algorithm: Option<&'a str>,
+    qop: Option<&'a str>,
+    nc: Option<&'a str>,
+    cnonce: Option<&'a str>,
+}
+
+impl<'a> Credentials<'a> {
+    fn of(auth: &Auth<'a>) -> Credentials<'a> {
+        let mut c = Credentials::default();
+        for (name, value) in auth.params() {
+            let slot = match name.to_ascii_lowercase().as_str() {
+                "username" => &mut c.username,
+                "realm" => &mut c.realm,
+                "nonce" => &mut c.nonce,
+                "uri" => &mut c.uri,
+                "response" => &mut c.response,
+                "algorithm" => &mut c.algorithm,
+                "qop" => &mut c.qop,
+                "nc" => &mut c.nc,
+                "cnonce" => &mut c.cnonce,
+                _ => continue,
+            };
+            // The first of a repeated parameter counts, as `Auth::param`.
+            slot.get_or_insert(value);
+        }
+        c
+    }
 }
 
 fn seconds(t: SystemTime) -> u64 {
