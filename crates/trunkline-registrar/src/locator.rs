@@ -191,6 +191,9 @@ impl MemoryLocator {
                 if next.len() > self.max_contacts {
                     return Err(LocatorError::TooManyContacts);
                 }
+                // Most phones have one binding: no spare capacity kept
+                // per address-of-record (a million of them add up).
+                next.shrink_to_fit();
                 *existing = next;
             }
         }
