@@ -12,6 +12,8 @@
 pub mod digest;
 mod events;
 mod guard;
+#[cfg(feature = "http-users")]
+mod http_users;
 mod locator;
 mod registrar;
 mod users;
@@ -19,6 +21,8 @@ mod users;
 pub use digest::{Algorithm, Digest, DigestConfig, Secret, Verdict, authorization};
 pub use events::{EventKind, Location, RegistrationEvent};
 pub use guard::{Guard, GuardConfig};
+#[cfg(feature = "http-users")]
+pub use http_users::{HttpUsers, HttpUsersConfig};
 pub use locator::{Applied, Binding, Change, Locator, LocatorError, MemoryLocator, Update};
 pub use registrar::{Handled, Registrar, RegistrarConfig, RegistrarStats};
 pub use users::{BackendError, Lookup, StaticUsers, User, UserBackend};

@@ -193,8 +193,12 @@ impl<L: Locator, U: UserBackend> Registrar<L, U> {
             // The same answer as a wrong password: never reveal which
             // user names exist.
             Ok(Lookup::Unknown) => Verdict::Invalid("unknown user"),
-            Ok(Lookup::Refused { .. }) => return done(reply(StatusCode::FORBIDDEN)),
-            Err(_) => {
+            Ok(Lookup::Refused { reason }) => {
+                tracing::info!(username, %reason, "registration refused by the user backend");
+                return done(reply(StatusCode::FORBIDDEN));
+            }
+            Err(error) => {
+                tracing::warn!(username, %error, "user backend failed; answering 503");
                 return done(
                     reply(StatusCode::SERVICE_UNAVAILABLE).header(HeaderName::RetryAfter, "10"),
                 );

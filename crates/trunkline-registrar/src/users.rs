@@ -13,6 +13,12 @@ pub struct User {
     pub secret: Secret,
     /// The name shown to callees.
     pub display_name: Option<String>,
+    /// The backend's own identifier, if it has one.
+    pub id: Option<String>,
+    /// The e-mail address, if known.
+    pub email: Option<String>,
+    /// Whether calls from unauthenticated guests may reach this user.
+    pub allow_guest_calls: bool,
 }
 
 /// What a backend says about a user name.
@@ -69,6 +75,9 @@ impl StaticUsers {
             username: username.to_owned(),
             secret: Secret::Password(password.to_owned()),
             display_name: None,
+            id: None,
+            email: None,
+            allow_guest_calls: false,
         });
         self
     }
