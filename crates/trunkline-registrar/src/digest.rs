@@ -78,6 +78,19 @@ pub enum Secret {
 }
 
 impl Secret {
+    /// A password as user stores keep it: 32 or 64 hex digits is an MD5 or
+    /// SHA-256 HA1, anything else the password itself. (A plain password
+    /// that happens to look like a hash is misread: stores should not hold
+    /// such passwords.)
+    pub fn from_stored(password: String) -> Secret {
+        let hex = password.bytes().all(|c| c.is_ascii_hexdigit());
+        if hex && matches!(password.len(), 32 | 64) {
+            Secret::Ha1(password)
+        } else {
+            Secret::Password(password)
+        }
+    }
+
     /// HA1 for `algorithm`, if this secret can give it.
     fn ha1(&self, algorithm: Algorithm, username: &str, realm: &str) -> Option<String> {
         match self {

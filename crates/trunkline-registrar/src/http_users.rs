@@ -125,7 +125,7 @@ impl HttpUsers {
                     )));
                 }
                 Ok(Lookup::Found(User {
-                    secret: secret_of(account.password),
+                    secret: Secret::from_stored(account.password),
                     username: account.username,
                     display_name: account.display_name,
                     id: account.id.map(|id| match id {
@@ -148,17 +148,6 @@ impl HttpUsers {
             404 => Ok(Lookup::Unknown),
             other => Err(bad(format!("answered {other}"))),
         }
-    }
-}
-
-/// A password field holding 32 or 64 hex digits is an MD5 or SHA-256 HA1;
-/// anything else is the password itself.
-fn secret_of(password: String) -> Secret {
-    let hex = password.bytes().all(|c| c.is_ascii_hexdigit());
-    if hex && matches!(password.len(), 32 | 64) {
-        Secret::Ha1(password)
-    } else {
-        Secret::Password(password)
     }
 }
 

@@ -16,6 +16,8 @@ mod guard;
 mod http_users;
 mod locator;
 mod registrar;
+#[cfg(feature = "sqlite-users")]
+mod sqlite_users;
 mod users;
 
 pub use digest::{Algorithm, Digest, DigestConfig, Secret, Verdict, authorization};
@@ -25,4 +27,6 @@ pub use guard::{Guard, GuardConfig};
 pub use http_users::{HttpUsers, HttpUsersConfig};
 pub use locator::{Applied, Binding, Change, Locator, LocatorError, MemoryLocator, Update};
 pub use registrar::{Handled, Registrar, RegistrarConfig, RegistrarStats};
+#[cfg(feature = "sqlite-users")]
+pub use sqlite_users::SqliteUsers;
 pub use users::{BackendError, Lookup, StaticUsers, User, UserBackend};
