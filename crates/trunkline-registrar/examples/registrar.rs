@@ -7,29 +7,44 @@
 //! ```
 //!
 //! It listens on UDP and TCP at the address, answers REGISTER (and OPTIONS
-//! with 200), and runs until killed.
+//! with 200), and runs until killed. Each REGISTER answered prints a line
+//! `REGISTER <status> <user>`; `--min-expires=N` lowers the minimum expiry
+//! (60 s) for tests that want to see a refresh; `--algorithms=MD5` offers
+//! only the listed digest algorithms.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use trunkline_registrar::{MemoryLocator, Registrar, RegistrarConfig, StaticUsers};
+use trunkline_registrar::{Algorithm, MemoryLocator, Registrar, RegistrarConfig, StaticUsers};
 use trunkline_sip::{Method, StatusCode};
 use trunkline_transaction::transport::{Listener, TransportConfig};
 use trunkline_transaction::{Endpoint, EndpointConfig, EndpointEvent, Transport};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let usage = "usage: registrar ADDR REALM USER:PASSWORD...";
+    let usage =
+        "usage: registrar ADDR REALM [--min-expires=N] [--algorithms=MD5,SHA-256] USER:PASSWORD...";
     let mut args = std::env::args().skip(1);
     let addr: SocketAddr = args.next().ok_or(usage)?.parse()?;
-    let realm = args.next().ok_or(usage)?;
+    let mut config = RegistrarConfig::new(args.next().ok_or(usage)?);
     let mut users = StaticUsers::new();
-    for account in args {
-        let (user, password) = account.split_once(':').ok_or(usage)?;
+    for arg in args {
+        if let Some(min) = arg.strip_prefix("--min-expires=") {
+            config.min_expires = min.parse()?;
+            continue;
+        }
+        if let Some(list) = arg.strip_prefix("--algorithms=") {
+            config.digest.algorithms = list
+                .split(',')
+                .map(|a| Algorithm::from_param(Some(a)).ok_or("--algorithms: MD5, SHA-256"))
+                .collect::<Result<_, _>>()?;
+            continue;
+        }
+        let (user, password) = arg.split_once(':').ok_or(usage)?;
         users = users.with_password(user, password);
     }
     let registrar = Arc::new(Registrar::new(
-        RegistrarConfig::new(realm),
+        config,
         rand::random(),
         MemoryLocator::default(),
         users,
@@ -74,10 +89,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokio::spawn(async move {
             let response = match request.method() {
                 Some(Method::Register) => {
-                    registrar
-                        .handle(SystemTime::now(), &request, peer)
-                        .await
-                        .response
+                    let handled = registrar.handle(SystemTime::now(), &request, peer).await;
+                    let status = handled.response.status().map_or(0, |s| s.as_u16());
+                    let user = request
+                        .from()
+                        .and_then(|f| f.uri().as_sip()?.user().map(str::to_owned));
+                    println!("REGISTER {status} {}", user.unwrap_or_default());
+                    handled.response
                 }
                 Some(Method::Options) => match request.response_to(StatusCode::OK).build() {
                     Ok(ok) => ok,

@@ -56,6 +56,9 @@ fn run(scenario: &str, transport: &str, port: u16, password: &str) -> Option<i32
 fn events(lines: &mpsc::Receiver<String>) -> Vec<String> {
     let mut events = Vec::new();
     while let Ok(line) = lines.recv_timeout(Duration::from_secs(1)) {
+        if !line.starts_with('{') {
+            continue;
+        }
         let json: serde_json::Value = serde_json::from_str(&line).unwrap();
         events.push(json["event"].as_str().unwrap().to_owned());
     }
