@@ -4,7 +4,7 @@ use crate::digest::{Digest, DigestConfig, Verdict};
 use crate::events::{EventKind, RegistrationEvent};
 use crate::guard::{Guard, GuardConfig};
 use crate::locator::{Applied, Binding, Change, Locator, LocatorError, Update};
-use crate::users::{Lookup, UserBackend};
+use crate::users::{Lookup, User, UserBackend};
 use std::time::{Duration, SystemTime};
 use tokio::sync::broadcast;
 use trunkline_sip::headers::Contact;
@@ -145,6 +145,93 @@ impl<L: Locator, U: UserBackend> Registrar<L, U> {
         events
     }
 
+    /// Authenticates `request` (RFC 3261 §22): `Ok` with the account when
+    /// its credentials are right, else the response to send — a challenge
+    /// (401 with WWW-Authenticate for REGISTER, 407 with
+    /// Proxy-Authenticate for any other request), `stale=true` for an
+    /// expired nonce, the blocked status past the failure limit, 403 for an
+    /// account the backend refuses, 503 when the backend fails. An unknown
+    /// user gets the same challenge as a wrong password.
+    pub async fn authenticate(
+        &self,
+        now: SystemTime,
+        request: &Message,
+        source: Peer,
+    ) -> Result<User, Message> {
+        let tag = new_tag();
+        let refuse =
+            |builder: MessageBuilder| builder.build().unwrap_or_else(|_| bare(request, &tag));
+        let reply = |status: StatusCode| request.response_to(status).to_tag(&tag);
+        let register = request.method() == Some(&Method::Register);
+        let (challenge_status, challenge_header) = if register {
+            (StatusCode::UNAUTHORIZED, HeaderName::WwwAuthenticate)
+        } else {
+            (
+                StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+                HeaderName::ProxyAuthenticate,
+            )
+        };
+        let method = request.method().map_or("", Method::as_str);
+        let realm = self.config.digest.realm.as_str();
+        let ours = |a: &trunkline_sip::Auth<'_>| a.is_digest() && a.realm() == Some(realm);
+        let auth = if register {
+            request.authorizations().find(ours)
+        } else {
+            request.proxy_authorizations().find(ours)
+        };
+        let ip = source.addr.ip();
+        if self
+            .guard
+            .is_blocked(now, ip, auth.as_ref().and_then(|a| a.username()))
+        {
+            self.count(|s| &mut s.blocked);
+            return Err(refuse(reply(self.config.blocked_status)));
+        }
+        let challenge = |stale: bool| {
+            let mut builder = reply(challenge_status);
+            for value in self.digest.challenges(now, stale) {
+                builder = builder.header(challenge_header, value);
+            }
+            refuse(builder)
+        };
+        let Some(auth) = auth else {
+            return Err(challenge(false));
+        };
+        let username = auth.username().unwrap_or_default();
+        let (verdict, user) = match self.users.lookup(username, realm).await {
+            Ok(Lookup::Found(user)) => (
+                self.digest.verify(now, &auth, method, &user.secret),
+                Some(user),
+            ),
+            // The same answer as a wrong password: never reveal which
+            // user names exist.
+            Ok(Lookup::Unknown) => (Verdict::Invalid("unknown user"), None),
+            Ok(Lookup::Refused { reason }) => {
+                tracing::info!(username, %reason, "refused by the user backend");
+                return Err(refuse(reply(StatusCode::FORBIDDEN)));
+            }
+            Err(error) => {
+                tracing::warn!(username, %error, "user backend failed; answering 503");
+                return Err(refuse(
+                    reply(StatusCode::SERVICE_UNAVAILABLE).header(HeaderName::RetryAfter, "10"),
+                ));
+            }
+        };
+        match (verdict, user) {
+            (Verdict::Valid, Some(user)) => Ok(user),
+            (Verdict::Stale, _) => Err(challenge(true)),
+            _ => {
+                self.count(|s| &mut s.auth_failures);
+                self.guard.failed(now, ip, username);
+                if self.guard.is_blocked(now, ip, Some(username)) {
+                    self.count(|s| &mut s.blocked);
+                    return Err(refuse(reply(self.config.blocked_status)));
+                }
+                Err(challenge(false))
+            }
+        }
+    }
+
     /// Handles a REGISTER that came from `source` at `now`.
     pub async fn handle(&self, now: SystemTime, request: &Message, source: Peer) -> Handled {
         let tag = new_tag();
@@ -165,58 +252,16 @@ impl<L: Locator, U: UserBackend> Registrar<L, U> {
                     .header(HeaderName::Unsupported, unknown.to_owned()),
             );
         }
-        let realm = self.config.digest.realm.as_str();
-        let auth = request
-            .authorizations()
-            .find(|a| a.is_digest() && a.realm() == Some(realm));
-        let ip = source.addr.ip();
-        if self
-            .guard
-            .is_blocked(now, ip, auth.as_ref().and_then(|a| a.username()))
-        {
-            self.count(|s| &mut s.blocked);
-            return done(reply(self.config.blocked_status));
-        }
-        let challenge = |stale: bool| {
-            let mut builder = reply(StatusCode::UNAUTHORIZED);
-            for value in self.digest.challenges(now, stale) {
-                builder = builder.header(HeaderName::WwwAuthenticate, value);
-            }
-            builder
-        };
-        let Some(auth) = auth else {
-            return done(challenge(false));
-        };
-        let username = auth.username().unwrap_or_default();
-        let verdict = match self.users.lookup(username, realm).await {
-            Ok(Lookup::Found(user)) => self.digest.verify(now, &auth, "REGISTER", &user.secret),
-            // The same answer as a wrong password: never reveal which
-            // user names exist.
-            Ok(Lookup::Unknown) => Verdict::Invalid("unknown user"),
-            Ok(Lookup::Refused { reason }) => {
-                tracing::info!(username, %reason, "registration refused by the user backend");
-                return done(reply(StatusCode::FORBIDDEN));
-            }
-            Err(error) => {
-                tracing::warn!(username, %error, "user backend failed; answering 503");
-                return done(
-                    reply(StatusCode::SERVICE_UNAVAILABLE).header(HeaderName::RetryAfter, "10"),
-                );
+        let user = match self.authenticate(now, request, source).await {
+            Ok(user) => user,
+            Err(refusal) => {
+                return Handled {
+                    response: refusal,
+                    events: Vec::new(),
+                };
             }
         };
-        match verdict {
-            Verdict::Valid => {}
-            Verdict::Stale => return done(challenge(true)),
-            Verdict::Invalid(_) => {
-                self.count(|s| &mut s.auth_failures);
-                self.guard.failed(now, ip, username);
-                if self.guard.is_blocked(now, ip, Some(username)) {
-                    self.count(|s| &mut s.blocked);
-                    return done(reply(self.config.blocked_status));
-                }
-                return done(challenge(false));
-            }
-        }
+        let username = user.username.as_str();
         let Some(aor) = request.to().and_then(|to| address_of_record(&to.uri())) else {
             return done(reply(StatusCode::BAD_REQUEST).reason("Bad To URI"));
         };

@@ -360,3 +360,42 @@ async fn an_expired_nonce_gets_a_stale_challenge() {
     assert!(stale.www_authenticates().all(|a| a.is_stale()));
     assert_eq!(registrar.stats().auth_failures, 0, "stale is not a failure");
 }
+
+#[tokio::test]
+async fn other_requests_are_challenged_with_407_and_proxy_authorization() {
+    let registrar = registrar();
+    let now = SystemTime::now();
+    let invite = Message::parse_slice(
+        format!(
+            "INVITE sip:1002@{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bKinv\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:1001@{REALM}>;tag=a\r\nTo: <sip:1002@{REALM}>\r\n\
+             Call-ID: inv@127.0.0.1\r\nCSeq: 1 INVITE\r\nContact: <sip:1001@127.0.0.1:40000>\r\n\
+             Content-Length: 0\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let challenge = registrar
+        .authenticate(now, &invite, phone())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        challenge.status(),
+        Some(StatusCode::PROXY_AUTHENTICATION_REQUIRED)
+    );
+    assert_eq!(challenge.proxy_authenticates().count(), 2);
+    assert_eq!(challenge.www_authenticates().count(), 0);
+    let offer = challenge.proxy_authenticates().next().unwrap();
+    let uri = invite.uri_str().unwrap();
+    let credentials = authorization(&offer, "INVITE", uri, "1001", "secret", "c", 1).unwrap();
+    let answered = invite
+        .to_builder()
+        .header(HeaderName::ProxyAuthorization, credentials)
+        .build()
+        .unwrap();
+    let user = registrar
+        .authenticate(now, &answered, phone())
+        .await
+        .unwrap();
+    assert_eq!(user.username, "1001");
+}
