@@ -22,7 +22,8 @@ pub struct Binding {
     pub call_id: String,
     /// See `call_id`.
     pub cseq: u32,
-    /// The Path headers (RFC 3327): the route back to the phone.
+    /// The Path headers (RFC 3327), each a `<uri>;params` entry: requests
+    /// to this contact carry them, in order, as Route headers (§5.3).
     pub path: Vec<String>,
     /// Where the REGISTER came from: transport, address, connection. A
     /// phone behind NAT is reached here, not at its Contact.
