@@ -1307,22 +1307,24 @@ impl Transactions {
     }
 }
 
-/// Where the responses to `request` go (RFC 3261 §18.2.2): back over the
-/// connection of a stream transport; over UDP to the source address when
-/// the request asked for `rport` (RFC 3581), else to the source IP at the
-/// `sent-by` port.
+/// Where the responses to `request` go (RFC 3261 §18.2.2): over a stream
+/// transport, back over the request's connection — its address being the
+/// source IP at the `sent-by` port, where a new connection goes if that
+/// one has closed; over UDP to the source address when the request asked
+/// for `rport` (RFC 3581), else to the source IP at the `sent-by` port.
 fn response_peer(request: &Message, source: Peer) -> Peer {
-    if source.transport.is_reliable() {
-        return source;
-    }
     let Some(via) = request.via() else {
         return source;
     };
-    if via.rport().is_some() {
+    if !source.transport.is_reliable() && via.rport().is_some() {
         return source;
     }
+    let default_port = match source.transport {
+        Transport::Tls | Transport::Wss => 5061,
+        _ => 5060,
+    };
     Peer {
-        addr: SocketAddr::new(source.addr.ip(), via.port().unwrap_or(5060)),
+        addr: SocketAddr::new(source.addr.ip(), via.port().unwrap_or(default_port)),
         ..source
     }
 }

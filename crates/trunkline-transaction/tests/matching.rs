@@ -348,3 +348,26 @@ fn a_request_over_1300_bytes_goes_over_tcp_when_it_can() {
     layer.handle_message(t0, reply(&sent, StatusCode::OK), udp(5080));
     assert!(matches!(events(&mut layer)[..], [Event::Response { .. }]));
 }
+
+#[test]
+fn stream_responses_keep_the_connection_and_know_where_to_reconnect() {
+    let mut uas = Transactions::default();
+    let t0 = Instant::now();
+    let source = Peer {
+        transport: Transport::Tcp,
+        addr: "127.0.0.1:51234".parse().unwrap(),
+        connection: Some(trunkline_transaction::ConnectionId(7)),
+    };
+    uas.handle_message(
+        t0,
+        request("OPTIONS", "branch=z9hG4bKtcp1", "", "1 OPTIONS"),
+        source,
+    );
+    let (tx, seen) = new_request(&events(&mut uas));
+    uas.respond(t0, tx, &reply(&seen, StatusCode::OK)).unwrap();
+    let (peer, _) = sent(&mut uas).remove(0);
+    // The request's own connection; should it have closed, a new one to
+    // the source IP at the sent-by port (§18.2.2), not to the source port.
+    assert_eq!(peer.connection, source.connection);
+    assert_eq!(peer.addr, udp(5070).addr);
+}
