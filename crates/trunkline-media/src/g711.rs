@@ -1,0 +1,157 @@
+//! G.711 (ITU-T): µ-law (PCMU, payload type 0) and A-law (PCMA, payload
+//! type 8) between 8-bit codes and 16-bit linear samples. Decoding is a
+//! table built at compile time; encoding is the segment search of the
+//! reference implementation.
+
+const fn ulaw_to_linear(code: u8) -> i16 {
+    let code = !code;
+    let exponent = (code >> 4) & 0x07;
+    let mantissa = (code & 0x0f) as i32;
+    let magnitude = (((mantissa << 3) + 0x84) << exponent) - 0x84;
+    if code & 0x80 != 0 {
+        -(magnitude as i16)
+    } else {
+        magnitude as i16
+    }
+}
+
+const fn alaw_to_linear(code: u8) -> i16 {
+    let code = code ^ 0x55;
+    let exponent = (code >> 4) & 0x07;
+    let mantissa = (code & 0x0f) as i32;
+    let magnitude = if exponent == 0 {
+        (mantissa << 4) + 8
+    } else {
+        ((mantissa << 4) + 0x108) << (exponent - 1)
+    };
+    if code & 0x80 != 0 {
+        magnitude as i16
+    } else {
+        -(magnitude as i16)
+    }
+}
+
+/// Every code's sample, µ-law when `ulaw`, else A-law.
+const fn table(ulaw: bool) -> [i16; 256] {
+    let mut t = [0i16; 256];
+    let mut code = 0;
+    while code < 256 {
+        t[code] = if ulaw {
+            ulaw_to_linear(code as u8)
+        } else {
+            alaw_to_linear(code as u8)
+        };
+        code += 1;
+    }
+    t
+}
+
+static ULAW: [i16; 256] = table(true);
+static ALAW: [i16; 256] = table(false);
+
+/// The linear sample of a µ-law code.
+pub fn ulaw_decode(code: u8) -> i16 {
+    ULAW[usize::from(code)]
+}
+
+/// The linear sample of an A-law code.
+pub fn alaw_decode(code: u8) -> i16 {
+    ALAW[usize::from(code)]
+}
+
+/// The µ-law code of a linear sample.
+pub fn ulaw_encode(sample: i16) -> u8 {
+    const BIAS: i32 = 0x84;
+    const CLIP: i32 = 32_635;
+    let sample = i32::from(sample);
+    let sign = if sample < 0 { 0x80 } else { 0 };
+    let magnitude = sample.abs().min(CLIP) + BIAS;
+    // The segment is the position of the highest set bit above bit 7.
+    let exponent = (31 - magnitude.leading_zeros() as i32 - 7).clamp(0, 7);
+    let mantissa = (magnitude >> (exponent + 3)) & 0x0f;
+    !(sign | (exponent << 4) as u8 | mantissa as u8)
+}
+
+/// The A-law code of a linear sample.
+pub fn alaw_encode(sample: i16) -> u8 {
+    let sample = i32::from(sample);
+    let (sign, magnitude) = if sample >= 0 {
+        (0x80, sample)
+    } else {
+        (0x00, (-sample - 1).min(32_767))
+    };
+    let code = if magnitude < 256 {
+        (magnitude >> 4) as u8
+    } else {
+        let exponent = (31 - magnitude.leading_zeros() as i32 - 7).clamp(1, 7);
+        let mantissa = (magnitude >> (exponent + 3)) & 0x0f;
+        ((exponent << 4) as u8) | mantissa as u8
+    };
+    (sign | code) ^ 0x55
+}
+
+/// Decodes µ-law `codes` into `samples` (as many as both hold).
+pub fn ulaw_decode_slice(codes: &[u8], samples: &mut [i16]) {
+    for (s, c) in samples.iter_mut().zip(codes) {
+        *s = ulaw_decode(*c);
+    }
+}
+
+/// Decodes A-law `codes` into `samples` (as many as both hold).
+pub fn alaw_decode_slice(codes: &[u8], samples: &mut [i16]) {
+    for (s, c) in samples.iter_mut().zip(codes) {
+        *s = alaw_decode(*c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_codes() {
+        // Silence and the extremes of both laws.
+        assert_eq!(ulaw_decode(0xff), 0);
+        assert_eq!(ulaw_decode(0x7f), 0);
+        assert_eq!(ulaw_decode(0x00), -32_124);
+        assert_eq!(ulaw_decode(0x80), 32_124);
+        assert_eq!(alaw_decode(0xd5), 8);
+        assert_eq!(alaw_decode(0x55), -8);
+        assert_eq!(alaw_decode(0xaa), 32_256);
+        assert_eq!(alaw_decode(0x2a), -32_256);
+        assert_eq!(ulaw_encode(0), 0xff);
+        assert_eq!(alaw_encode(0), 0xd5);
+        assert_eq!(ulaw_encode(i16::MAX), 0x80);
+        assert_eq!(ulaw_encode(i16::MIN), 0x00);
+        assert_eq!(alaw_encode(i16::MAX), 0xaa);
+        assert_eq!(alaw_encode(i16::MIN), 0x2a);
+    }
+
+    #[test]
+    fn every_code_survives_decode_then_encode() {
+        for code in 0..=255u8 {
+            // µ-law has two zeros (0x7f, 0xff); encoding picks 0xff.
+            let expected = if code == 0x7f { 0xff } else { code };
+            assert_eq!(
+                ulaw_encode(ulaw_decode(code)),
+                expected,
+                "µ-law {code:#04x}"
+            );
+            assert_eq!(alaw_encode(alaw_decode(code)), code, "A-law {code:#04x}");
+        }
+    }
+
+    #[test]
+    fn encoding_is_monotonic_in_the_decoded_value() {
+        // Louder input never decodes quieter: the quantiser keeps order.
+        let mut last = (i16::MIN, i16::MIN);
+        for sample in (i16::MIN..=i16::MAX).step_by(7) {
+            let decoded = (
+                ulaw_decode(ulaw_encode(sample)),
+                alaw_decode(alaw_encode(sample)),
+            );
+            assert!(decoded.0 >= last.0 && decoded.1 >= last.1, "at {sample}");
+            last = decoded;
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! Media for Trunkline: RTP packets (RFC 3550, RFC 8285) and G.711, the
+//! first pieces of the media path. Parsing and writing borrow the caller's
+//! buffers and never allocate; nothing here does I/O.
+//!
+//! ```
+//! use trunkline_media::rtp::{RtpHeader, RtpPacket};
+//!
+//! let mut buf = [0u8; 1500];
+//! let header = RtpHeader { payload_type: 0, sequence: 7, timestamp: 160, ssrc: 0x1234, ..Default::default() };
+//! let silence = [trunkline_media::g711::ulaw_encode(0); 160];
+//! let len = header.write(&silence, &mut buf)?;
+//! let packet = RtpPacket::parse(&buf[..len])?;
+//! assert_eq!((packet.sequence(), packet.payload().len()), (7, 160));
+//! # Ok::<(), trunkline_media::rtp::RtpError>(())
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod g711;
+pub mod rtp;
