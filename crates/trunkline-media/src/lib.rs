@@ -1,4 +1,5 @@
-//! Media for Trunkline: RTP packets (RFC 3550, RFC 8285) and G.711, the
+//! Media for Trunkline: RTP packets (RFC 3550, RFC 8285), stream statistics,
+//! RFC 4733 telephone events and G.711, the
 //! first pieces of the media path. Parsing and writing borrow the caller's
 //! buffers and never allocate; nothing here does I/O.
 //!
@@ -16,5 +17,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod dtmf;
 pub mod g711;
 pub mod rtp;
+pub mod stats;
