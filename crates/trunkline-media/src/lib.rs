@@ -19,5 +19,6 @@
 
 pub mod dtmf;
 pub mod g711;
+pub mod rtcp;
 pub mod rtp;
 pub mod stats;

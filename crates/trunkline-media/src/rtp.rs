@@ -228,7 +228,7 @@ impl RtpHeader<'_> {
             return Err(RtpError::OutOfRange);
         }
         if let Some((_, data)) = self.extension
-            && (data.len() % 4 != 0 || data.len() / 4 > usize::from(u16::MAX))
+            && (!data.len().is_multiple_of(4) || data.len() / 4 > usize::from(u16::MAX))
         {
             return Err(RtpError::OutOfRange);
         }
