@@ -21,4 +21,5 @@ pub mod dtmf;
 pub mod g711;
 pub mod rtcp;
 pub mod rtp;
+pub mod sdp;
 pub mod stats;
