@@ -266,8 +266,8 @@ impl Sdp {
     pub fn set_direction(&mut self, index: usize, direction: Direction) {
         if let Some(media) = self.media.get_mut(index) {
             media.lines.retain(|l| {
-                !l.attribute()
-                    .is_some_and(|(n, _)| Direction::parse(n).is_some())
+                l.attribute()
+                    .is_none_or(|(n, _)| Direction::parse(n).is_none())
             });
             media.lines.push(Line::new(b'a', direction.as_str()));
         }
@@ -325,7 +325,7 @@ impl Sdp {
         if let Some(media) = self.media.get_mut(index) {
             media
                 .lines
-                .retain(|l| !l.attribute().is_some_and(|(n, _)| n == "crypto"));
+                .retain(|l| l.attribute().is_none_or(|(n, _)| n != "crypto"));
         }
     }
 
