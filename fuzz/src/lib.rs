@@ -23,6 +23,36 @@ pub fn sip_message(data: &[u8]) {
     while let Ok(Some(_)) = decoder.decode(&mut buf) {}
 }
 
+/// `sdp`: parse text as a session description; what parses must
+/// serialize to a description that parses to the same, and the
+/// offer/answer edits must not panic on it.
+pub fn sdp(data: &[u8]) {
+    use trunkline_media::sdp::{Direction, Sdp};
+
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(mut sdp) = Sdp::parse(text) else {
+        return;
+    };
+    let again = Sdp::parse(&sdp.to_string())
+        .unwrap_or_else(|e| panic!("serialized SDP does not parse: {e}\n{sdp:?}"));
+    assert_eq!(again, sdp, "serialize(parse(sdp)) differs");
+    for index in 0..sdp.media.len() {
+        let _ = (
+            sdp.connection(index),
+            sdp.direction(index),
+            sdp.cryptos(index),
+        );
+        let codecs = sdp.codecs(index);
+        sdp.retain_codecs(index, |c| codecs.first().is_some_and(|f| f.same_as(c)));
+        sdp.set_direction(index, Direction::SendOnly);
+        sdp.strip_crypto(index);
+    }
+    sdp.set_connection(std::net::Ipv4Addr::LOCALHOST.into());
+    Sdp::parse(&sdp.to_string()).unwrap_or_else(|e| panic!("edited SDP does not parse: {e}"));
+}
+
 fn touch_everything(m: &trunkline_sip::Message) {
     let _ = (m.uri(), m.status(), m.reason(), m.check(), m.validate());
     for v in m.vias() {

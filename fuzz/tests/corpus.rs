@@ -21,3 +21,8 @@ fn replay(target: &str, run: fn(&[u8])) {
 fn sip_message_corpus() {
     replay("sip_message", trunkline_fuzz::sip_message);
 }
+
+#[test]
+fn sdp_corpus() {
+    replay("sdp", trunkline_fuzz::sdp);
+}
