@@ -21,5 +21,6 @@ pub mod dtmf;
 pub mod g711;
 pub mod rtcp;
 pub mod rtp;
+pub mod sdes;
 pub mod sdp;
 pub mod stats;
