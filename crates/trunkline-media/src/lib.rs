@@ -23,4 +23,5 @@ pub mod rtcp;
 pub mod rtp;
 pub mod sdes;
 pub mod sdp;
+pub mod srtp;
 pub mod stats;
