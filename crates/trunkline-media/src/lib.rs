@@ -1,7 +1,7 @@
-//! Media for Trunkline: RTP packets (RFC 3550, RFC 8285), stream
-//! statistics, RFC 4733 telephone events and G.711, the first pieces of
-//! the media path. Parsing and writing borrow the caller's buffers and
-//! never allocate; nothing here does I/O.
+//! Media for Trunkline: RTP and RTCP packets (RFC 3550, RFC 8285), SRTP
+//! (RFC 3711), SDES keys (RFC 4568), SDP (RFC 8866), stream statistics,
+//! RFC 4733 telephone events and G.711. Packet parsing, writing and SRTP
+//! work on the caller's buffers and never allocate; nothing here does I/O.
 //!
 //! ```
 //! use trunkline_media::rtp::{RtpHeader, RtpPacket};
