@@ -120,7 +120,8 @@ fn we_call_sipp_over_tcp() {
 
 #[test]
 fn we_call_sipp_over_udp_losing_10_percent() {
-    we_call_sipp("u1", &["-sn", "uas"], &[], 10, Some(10));
+    let uas = scenario("uas_lossy.xml");
+    we_call_sipp("u1", &["-sf", &uas], &[], 10, Some(10));
 }
 
 #[test]
