@@ -1,13 +1,12 @@
-//! The transports and the endpoint over real loopback sockets: a call
-//! (INVITE, ACK, BYE) and OPTIONS between two endpoints over UDP, TCP,
-//! TLS, WebSocket and secure WebSocket; connection reuse; malformed input,
-//! keep-alives and oversized messages.
+//! The endpoint over real loopback sockets: a call (INVITE, ACK, BYE) and
+//! OPTIONS between two endpoints over UDP, TCP, TLS, WebSocket and secure
+//! WebSocket; the WebSocket subprotocol and TLS verification from PEM
+//! files. The transports alone are tested in `transport.rs`.
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 use trunkline_sip::{HeaderName, Message, Method, StatusCode};
@@ -192,132 +191,6 @@ async fn transports(
     mpsc::Receiver<trunkline_transaction::transport::Incoming>,
 ) {
     Transports::bind(config(transport)).await.unwrap()
-}
-
-#[tokio::test]
-async fn a_malformed_udp_request_gets_400_and_is_counted() {
-    let (server, _incoming) = transports(Transport::Udp).await;
-    let socket = tokio::net::UdpSocket::bind(loopback()).await.unwrap();
-    let bad = "OPTIONS sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK1\r\n\
-               From: <sip:a@b>;tag=1\r\nTo: <sip:b@c>\r\nCall-ID: x\r\nCSeq: one OPTIONS\r\n\r\n";
-    socket
-        .send_to(bad.as_bytes(), server.local_addr(Transport::Udp).unwrap())
-        .await
-        .unwrap();
-    let mut buf = [0; 2048];
-    let (n, _) = timeout(LIMIT, socket.recv_from(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
-    // The response copies the broken CSeq, so it is read as text.
-    let response = String::from_utf8_lossy(&buf[..n]);
-    let status_line = response.lines().next().unwrap();
-    assert!(status_line.starts_with("SIP/2.0 400 "), "{response}");
-    assert!(
-        status_line.contains("CSeq"),
-        "the reason names the header: {status_line}"
-    );
-    assert_eq!(server.stats().malformed, 1);
-}
-
-async fn tcp_client(server: &Transports) -> tokio::net::TcpStream {
-    let addr = server.local_addr(Transport::Tcp).unwrap();
-    tokio::net::TcpStream::connect(addr).await.unwrap()
-}
-
-/// Reads until the peer closes (or resets: it closed with our bytes
-/// unread) within `LIMIT`, returning what came.
-async fn read_to_close(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
-    let mut all = Vec::new();
-    let closed = timeout(LIMIT, stream.read_to_end(&mut all)).await.unwrap();
-    if let Err(e) = closed {
-        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
-    }
-    all
-}
-
-#[tokio::test]
-async fn an_unframeable_tcp_request_gets_400_and_the_connection_closes() {
-    let (server, mut incoming) = transports(Transport::Tcp).await;
-    let mut client = tcp_client(&server).await;
-    // No Content-Length: a stream cannot be framed (RFC 3261 §18.3).
-    let request = "OPTIONS sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bK2\r\n\
-                   From: <sip:a@b>;tag=1\r\nTo: <sip:b@c>\r\nCall-ID: y\r\nCSeq: 1 OPTIONS\r\n\r\n";
-    client.write_all(request.as_bytes()).await.unwrap();
-    let reply = read_to_close(&mut client).await;
-    assert!(
-        reply.starts_with(b"SIP/2.0 400 "),
-        "{}",
-        String::from_utf8_lossy(&reply)
-    );
-    assert!(incoming.try_recv().is_err(), "nothing delivered");
-    assert_eq!(server.stats().malformed, 1);
-}
-
-#[tokio::test]
-async fn a_keepalive_ping_gets_a_pong_and_nothing_is_delivered() {
-    let (server, mut incoming) = transports(Transport::Tcp).await;
-    let mut client = tcp_client(&server).await;
-    client.write_all(b"\r\n\r\n").await.unwrap();
-    let mut pong = [0; 2];
-    timeout(LIMIT, client.read_exact(&mut pong))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(&pong, b"\r\n");
-    assert!(incoming.try_recv().is_err());
-}
-
-#[tokio::test]
-async fn an_oversized_message_closes_the_connection_without_buffering_it() {
-    let mut config = config(Transport::Tcp);
-    config.max_message_size = 4096;
-    let (server, mut incoming) = Transports::bind(config).await.unwrap();
-    let mut client = tcp_client(&server).await;
-    // A header section that never ends: the server must give up at the
-    // limit, not wait for an empty line that is never sent.
-    let mut sent = 0;
-    let line = format!("X-Filler: {}\r\n", "x".repeat(1000));
-    client
-        .write_all(b"OPTIONS sip:bob@127.0.0.1 SIP/2.0\r\n")
-        .await
-        .unwrap();
-    while sent < 64 * 1024 {
-        if client.write_all(line.as_bytes()).await.is_err() {
-            break;
-        }
-        sent += line.len();
-    }
-    read_to_close(&mut client).await;
-    assert!(incoming.try_recv().is_err());
-    assert_eq!(server.stats().malformed, 1);
-}
-
-#[tokio::test]
-async fn requests_to_one_peer_reuse_one_tcp_connection() {
-    let (alice, _) = transports(Transport::Tcp).await;
-    let (bob, mut bob_incoming) = transports(Transport::Tcp).await;
-    let target = bob.local_addr(Transport::Tcp).unwrap();
-    let mut connections = Vec::new();
-    for n in 0..3 {
-        let bytes = format!(
-            "OPTIONS sip:bob@{target} SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bKr{n}\r\n\
-             From: <sip:a@b>;tag=1\r\nTo: <sip:b@c>\r\nCall-ID: r{n}\r\nCSeq: 1 OPTIONS\r\n\
-             Content-Length: 0\r\n\r\n"
-        );
-        let transmit = trunkline_transaction::Transmit {
-            peer: Peer::new(Transport::Tcp, target),
-            bytes: bytes.into(),
-        };
-        alice.send(transmit).unwrap();
-        let incoming = timeout(LIMIT, bob_incoming.recv()).await.unwrap().unwrap();
-        connections.push(incoming.peer.connection.unwrap());
-    }
-    assert!(
-        connections.windows(2).all(|w| w[0] == w[1]),
-        "{connections:?}"
-    );
-    assert_eq!(alice.stats().connections, 1);
 }
 
 #[tokio::test]

@@ -1,25 +1,70 @@
 //! Transports: the tokio glue between sockets and the sans-IO core.
 //!
-//! [`Transports::bind`] opens the listeners and returns a cheap handle and
-//! one bounded queue of [`Incoming`] messages, whatever their transport.
+//! [`Transports::bind`] opens the listeners and returns a cheap, cloneable
+//! handle and one bounded queue of [`Incoming`] messages, whatever their
+//! transport. The handle sends ([`Transports::send`]); the receiver is
+//! where everything that arrives waits for the transaction layer.
 //!
-//! - **UDP** (RFC 3261 §18): one socket per listener; a datagram is one
-//!   message. Sends never wait: `try_send_to`, a full socket buffer counts
-//!   as a drop (the transaction layer retransmits).
-//! - **TCP and TLS** (§18.3): each connection is one task that reads,
-//!   frames by Content-Length ([`trunkline_sip::Decoder`]), answers RFC
-//!   5626 keep-alives, and writes what its bounded queue holds. A
-//!   connection is known by a [`ConnectionId`] and by its transport and
-//!   remote address, so a response goes back over its request's connection
-//!   and requests to the same peer reuse one connection. Connections idle
-//!   longer than the idle timeout close.
-//! - **WebSocket** (RFC 7118), plain or over TLS: the `sip` subprotocol,
-//!   one SIP message per frame.
+//! # Who owns what
 //!
-//! Malformed input never stops a listener: a request that does not parse
-//! gets the 400 (or 505, 416…) [`trunkline_sip::reject_malformed`] builds,
-//! anything else is dropped; both are counted in [`Stats`]. A stream that
-//! cannot be framed any more is closed.
+//! - **UDP** (RFC 3261 §18): one socket per listener, read by one task; a
+//!   datagram is one message. The first UDP listener's socket also sends,
+//!   with `try_send_to`: a full socket buffer is a counted drop, never a
+//!   wait (the transaction layer retransmits over UDP).
+//! - **TCP and TLS** (§18.3): one task per listener accepts, and one task
+//!   per connection owns the socket: it reads and frames by Content-Length
+//!   ([`trunkline_sip::Decoder`]), answers RFC 5626 keep-alives (a CRLFCRLF
+//!   ping gets a CRLF pong; neither is delivered), and writes what its
+//!   connection's bounded queue holds.
+//! - **WebSocket** (RFC 7118), plain or over TLS: the same connection task,
+//!   after the handshake, with one SIP message per WebSocket message. The
+//!   server accepts only the `sip` subprotocol.
+//!
+//! # Queues and their bounds
+//!
+//! Nothing waits on a full queue and nothing grows without bound:
+//!
+//! - the incoming queue holds [`TransportConfig::queue`] messages; when it
+//!   is full a received message is dropped and counted
+//!   ([`Stats::dropped`]) — a UDP peer retransmits, a stream peer's
+//!   transaction times out, and memory stays flat under a flood;
+//! - each stream connection's outgoing queue holds as many; when it is
+//!   full [`Transports::send`] fails with [`SendError::QueueFull`];
+//! - a stream buffers at most one message of
+//!   [`TransportConfig::max_message_size`] bytes; past
+//!   [`TransportConfig::max_connections`] open connections, new ones from
+//!   peers are closed on accept ([`Stats::refused`]).
+//!
+//! # Connections
+//!
+//! Each stream connection has a [`ConnectionId`], given to every message
+//! that arrives on it, and is also known by its transport and remote
+//! address. A message to a [`Peer`] goes over the connection the peer
+//! names if it is still open (a response returns over its request's
+//! connection, §18.2.2), else over an open connection of that transport to
+//! that address (so requests to one peer share one connection), else over
+//! a new connection the handle opens — and reads from, since responses
+//! come back on it. A connection closes when either end closes it, when
+//! nothing has been read or written for [`TransportConfig::idle_timeout`],
+//! when the peer stops reading what we write for 30 seconds, or on
+//! shutdown.
+//!
+//! # Malformed input
+//!
+//! Malformed input never stops a listener or panics. A UDP datagram or
+//! WebSocket message that does not parse, or a stream message that was
+//! framed but does not parse, gets the 400 (or 505, 416, 513…) that
+//! [`trunkline_sip::reject_malformed`] builds if it was a request with
+//! enough headers to answer, and is dropped otherwise; the connection goes
+//! on. A stream that cannot be framed any more (no Content-Length, more
+//! than the size limit) gets that response where possible and is closed.
+//! Every case counts in [`Stats::malformed`].
+//!
+//! # Ending
+//!
+//! Every task ends when the last clone of the [`Transports`] handle is
+//! dropped, or at [`Transports::shutdown`]: listeners close, connections
+//! close, and the incoming queue ends once its messages are taken.
 
 mod stream;
 mod tls;
@@ -36,8 +81,16 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch};
 use trunkline_sip::Message;
+
+/// How long a TCP connect, or a TLS or WebSocket handshake, may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a write may wait for a peer that does not read before its
+/// connection is given up.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One listening address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +126,10 @@ pub struct TransportConfig {
     /// A stream connection with no traffic this long closes. 10 minutes by
     /// default (longer than the usual 30 s to 2 min keep-alive of RFC 5626).
     pub idle_timeout: Duration,
+    /// Stream connections open at once, accepted and opened; past it a
+    /// connection from a peer is closed as soon as it is accepted (the
+    /// ones we open are not limited). 10 000 by default.
+    pub max_connections: usize,
 }
 
 impl TransportConfig {
@@ -85,6 +142,7 @@ impl TransportConfig {
             max_message_size: 65_535,
             queue: 1024,
             idle_timeout: Duration::from_secs(600),
+            max_connections: 10_000,
         }
     }
 }
@@ -110,7 +168,7 @@ pub enum SendError {
     /// The socket or connection queue is full.
     #[error("the {0} queue is full")]
     QueueFull(Transport),
-    /// The connection has closed.
+    /// The connection has closed, or the transports have shut down.
     #[error("the connection has closed")]
     Closed,
     /// The socket refused the datagram.
@@ -125,11 +183,15 @@ pub struct Stats {
     pub received: u64,
     /// Messages sent.
     pub sent: u64,
-    /// Messages that did not parse (answered where possible).
+    /// Messages that did not parse or could not be framed (answered where
+    /// possible).
     pub malformed: u64,
     /// Messages dropped because a queue was full.
     pub dropped: u64,
-    /// Stream connections open now.
+    /// Connections closed on accept because
+    /// [`TransportConfig::max_connections`] were open.
+    pub refused: u64,
+    /// Stream connections open (or opening) now.
     pub connections: u64,
 }
 
@@ -139,6 +201,7 @@ struct Counters {
     sent: AtomicU64,
     malformed: AtomicU64,
     dropped: AtomicU64,
+    refused: AtomicU64,
 }
 
 impl Counters {
@@ -161,7 +224,9 @@ struct Connections {
     by_remote: HashMap<(Transport, SocketAddr), ConnectionId>,
 }
 
-struct Inner {
+/// What the handle and every task share. Tasks hold this, not a
+/// [`Transports`], so that dropping the last handle stops them.
+struct Shared {
     config: TransportConfig,
     local: Vec<(Transport, SocketAddr)>,
     udp: Option<Arc<tokio::net::UdpSocket>>,
@@ -170,55 +235,77 @@ struct Inner {
     next_connection: AtomicU64,
     incoming: mpsc::Sender<Incoming>,
     counters: Counters,
+    /// Where connection tasks are spawned: [`Transports::send`] may be
+    /// called from a thread outside the runtime.
+    runtime: Handle,
     /// Flips to `true` on shutdown; every task watches it.
     stop: watch::Sender<bool>,
 }
 
 /// The transports: a cheap, cloneable handle on the listeners and
-/// connections. [`Transports::shutdown`] stops every task.
+/// connections. Every task stops when the last clone is dropped, or at
+/// [`Transports::shutdown`].
 #[derive(Clone)]
 pub struct Transports {
-    inner: Arc<Inner>,
+    shared: Arc<Shared>,
+    _owner: Arc<Owner>,
+}
+
+/// Stops every task when the last [`Transports`] clone goes.
+struct Owner(Arc<Shared>);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.0.stop.send_replace(true);
+    }
 }
 
 impl std::fmt::Debug for Transports {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Transports")
-            .field("local", &self.inner.local)
+            .field("local", &self.shared.local)
             .finish_non_exhaustive()
     }
 }
 
 impl Transports {
-    /// Opens the listeners. The receiver yields every message that comes
-    /// in, from any listener or connection.
+    /// Opens the listeners and starts their tasks on the current tokio
+    /// runtime. The receiver yields every message that comes in, from any
+    /// listener or connection.
+    ///
+    /// Fails if an address cannot be bound, a TLS or WSS listener has no
+    /// [`TlsIdentity`], or the TLS files cannot be read.
     pub async fn bind(
         config: TransportConfig,
     ) -> io::Result<(Transports, mpsc::Receiver<Incoming>)> {
+        let runtime = Handle::try_current().map_err(io::Error::other)?;
         let tls = tls::Tls::new(&config)?;
         let (incoming, receiver) = mpsc::channel(config.queue.max(1));
         let (stop, _) = watch::channel(false);
         let mut local = Vec::new();
         let mut udp = None;
-        let mut stream_listeners = Vec::new();
+        let mut bound = Vec::new();
         for listener in &config.listeners {
             match listener.transport {
                 Transport::Udp => {
                     let socket = Arc::new(tokio::net::UdpSocket::bind(listener.addr).await?);
+                    // `try_send_to` fails until tokio has seen the socket
+                    // writable once; a send right after `bind` must not.
+                    socket.writable().await?;
                     local.push((Transport::Udp, socket.local_addr()?));
                     // The first UDP listener sends; more UDP listeners only
                     // receive.
                     udp.get_or_insert_with(|| socket.clone());
-                    stream_listeners.push(Bound::Udp(socket));
+                    bound.push(Bound::Udp(socket));
                 }
                 transport => {
                     let tcp = tokio::net::TcpListener::bind(listener.addr).await?;
                     local.push((transport, tcp.local_addr()?));
-                    stream_listeners.push(Bound::Stream(transport, tcp));
+                    bound.push(Bound::Stream(transport, tcp));
                 }
             }
         }
-        let inner = Arc::new(Inner {
+        let shared = Arc::new(Shared {
             config,
             local,
             udp,
@@ -227,90 +314,130 @@ impl Transports {
             next_connection: AtomicU64::new(0),
             incoming,
             counters: Counters::default(),
+            runtime,
             stop,
         });
-        let transports = Transports { inner };
-        for bound in stream_listeners {
+        for bound in bound {
             match bound {
                 Bound::Udp(socket) => {
-                    tokio::spawn(udp::receive(transports.clone(), socket));
+                    shared.runtime.spawn(udp::receive(shared.clone(), socket));
                 }
                 Bound::Stream(transport, listener) => {
-                    tokio::spawn(stream::accept(transports.clone(), transport, listener));
+                    shared
+                        .runtime
+                        .spawn(stream::accept(shared.clone(), transport, listener));
                 }
             }
         }
-        Ok((transports, receiver))
+        let owner = Arc::new(Owner(shared.clone()));
+        Ok((
+            Transports {
+                shared,
+                _owner: owner,
+            },
+            receiver,
+        ))
     }
 
-    /// The address the listener of `transport` is bound to.
+    /// The address the (first) listener of `transport` is bound to, with
+    /// the port picked if port 0 was asked: what Via and Contact carry.
     pub fn local_addr(&self, transport: Transport) -> Option<SocketAddr> {
-        self.inner
-            .local
-            .iter()
-            .find(|(t, _)| *t == transport)
-            .map(|(_, a)| *a)
+        self.shared.local_addr(transport)
     }
 
     /// Sends without waiting: over UDP at once, over a stream through its
-    /// connection's queue — the connection named in the peer, or the open
-    /// one to that address, or a new one.
+    /// connection's queue — the connection named in the peer if it is
+    /// open, or the open one of that transport to that address, or a new
+    /// one. A new connection that fails to open loses what was queued on
+    /// it; the transaction layer times out.
     pub fn send(&self, transmit: Transmit) -> Result<(), SendError> {
+        let shared = &self.shared;
+        if *shared.stop.borrow() {
+            return Err(SendError::Closed);
+        }
         let Transmit { peer, bytes } = transmit;
         if peer.transport == Transport::Udp {
-            let socket = self
-                .inner
+            let socket = shared
                 .udp
                 .as_ref()
                 .ok_or(SendError::NoTransport(Transport::Udp))?;
             return match socket.try_send_to(&bytes, peer.addr) {
                 Ok(_) => {
-                    Counters::count(&self.inner.counters.sent);
+                    Counters::count(&shared.counters.sent);
                     Ok(())
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    Counters::count(&self.inner.counters.dropped);
+                    Counters::count(&shared.counters.dropped);
                     Err(SendError::QueueFull(Transport::Udp))
                 }
                 Err(e) => Err(SendError::Io(e)),
             };
         }
-        let connection = self.connection_for(peer)?;
+        let connection = shared.connection_for(peer)?;
         match connection.outgoing.try_send(bytes) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => {
-                Counters::count(&self.inner.counters.dropped);
+                Counters::count(&shared.counters.dropped);
                 Err(SendError::QueueFull(peer.transport))
             }
             Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Closed),
         }
     }
 
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        let c = &self.shared.counters;
+        Stats {
+            received: c.received.load(Ordering::Relaxed),
+            sent: c.sent.load(Ordering::Relaxed),
+            malformed: c.malformed.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            refused: c.refused.load(Ordering::Relaxed),
+            connections: self.shared.connections().by_id.len() as u64,
+        }
+    }
+
+    /// Stops every listener and connection task now, without waiting for
+    /// the last handle to be dropped. Later sends fail with
+    /// [`SendError::Closed`].
+    pub fn shutdown(&self) {
+        self.shared.stop.send_replace(true);
+    }
+}
+
+impl Shared {
+    fn local_addr(&self, transport: Transport) -> Option<SocketAddr> {
+        self.local
+            .iter()
+            .find(|(t, _)| *t == transport)
+            .map(|(_, a)| *a)
+    }
+
     /// The connection a message to `peer` goes over, opened if needed.
-    fn connection_for(&self, peer: Peer) -> Result<Connection, SendError> {
+    fn connection_for(self: &Arc<Self>, peer: Peer) -> Result<Connection, SendError> {
         let mut connections = self.connections();
-        let known = peer
-            .connection
-            .filter(|id| connections.by_id.contains_key(id))
-            .or_else(|| {
-                connections
-                    .by_remote
-                    .get(&(peer.transport, peer.addr))
-                    .copied()
-            });
-        if let Some(id) = known
-            && let Some(connection) = connections.by_id.get(&id)
-            && !connection.outgoing.is_closed()
-        {
-            return Ok(connection.clone());
+        let open = |id: ConnectionId| {
+            connections
+                .by_id
+                .get(&id)
+                .filter(|c| c.transport == peer.transport && !c.outgoing.is_closed())
+                .cloned()
+        };
+        let found = peer.connection.and_then(open).or_else(|| {
+            let id = connections.by_remote.get(&(peer.transport, peer.addr));
+            id.copied().and_then(open)
+        });
+        if let Some(connection) = found {
+            return Ok(connection);
         }
         if self.local_addr(peer.transport).is_none() {
             return Err(SendError::NoTransport(peer.transport));
         }
-        let (id, outgoing) = self.register(&mut connections, peer.transport, peer.addr);
+        let (id, connection, queue) = self.register(&mut connections, peer.transport, peer.addr);
         drop(connections);
-        tokio::spawn(stream::connect(self.clone(), id, peer, outgoing.1));
-        Ok(outgoing.0)
+        self.runtime
+            .spawn(stream::connect(self.clone(), id, peer, queue));
+        Ok(connection)
     }
 
     /// Records a new connection; returns its id, its handle and the
@@ -320,9 +447,9 @@ impl Transports {
         connections: &mut Connections,
         transport: Transport,
         remote: SocketAddr,
-    ) -> (ConnectionId, (Connection, mpsc::Receiver<Bytes>)) {
-        let id = ConnectionId(self.inner.next_connection.fetch_add(1, Ordering::Relaxed) + 1);
-        let (outgoing, queue) = mpsc::channel(self.inner.config.queue.max(1));
+    ) -> (ConnectionId, Connection, mpsc::Receiver<Bytes>) {
+        let id = ConnectionId(self.next_connection.fetch_add(1, Ordering::Relaxed) + 1);
+        let (outgoing, queue) = mpsc::channel(self.config.queue.max(1));
         let connection = Connection {
             transport,
             remote,
@@ -330,9 +457,10 @@ impl Transports {
         };
         connections.by_id.insert(id, connection.clone());
         connections.by_remote.insert((transport, remote), id);
-        (id, (connection, queue))
+        (id, connection, queue)
     }
 
+    /// Forgets a connection whose task has ended.
     fn forget(&self, id: ConnectionId) {
         let mut connections = self.connections();
         if let Some(c) = connections.by_id.remove(&id)
@@ -343,49 +471,33 @@ impl Transports {
     }
 
     fn connections(&self) -> MutexGuard<'_, Connections> {
-        self.inner
-            .connections
+        // The table is consistent after every statement that changes it,
+        // so a panic elsewhere while it was held leaves it usable.
+        self.connections
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Hands a received message on; a full queue drops it (counted), so a
-    /// flood cannot grow memory. UDP peers retransmit.
+    /// flood cannot grow memory.
     fn deliver(&self, message: Message, peer: Peer) {
-        match self.inner.incoming.try_send(Incoming { message, peer }) {
-            Ok(()) => Counters::count(&self.inner.counters.received),
-            Err(_) => Counters::count(&self.inner.counters.dropped),
+        match self.incoming.try_send(Incoming { message, peer }) {
+            Ok(()) => Counters::count(&self.counters.received),
+            Err(_) => Counters::count(&self.counters.dropped),
         }
     }
 
-    /// A snapshot of the counters.
-    pub fn stats(&self) -> Stats {
-        let c = &self.inner.counters;
-        Stats {
-            received: c.received.load(Ordering::Relaxed),
-            sent: c.sent.load(Ordering::Relaxed),
-            malformed: c.malformed.load(Ordering::Relaxed),
-            dropped: c.dropped.load(Ordering::Relaxed),
-            connections: self.connections().by_id.len() as u64,
+    /// Resolves at shutdown.
+    fn stopped(&self) -> impl Future<Output = ()> + use<> {
+        let mut stop = self.stop.subscribe();
+        async move {
+            // An error means the sender is gone, which is a stop too.
+            let _ = stop.wait_for(|stopped| *stopped).await;
         }
-    }
-
-    /// Stops every listener and connection task.
-    pub fn shutdown(&self) {
-        self.inner.stop.send_replace(true);
-    }
-
-    fn stopped(&self) -> watch::Receiver<bool> {
-        self.inner.stop.subscribe()
     }
 }
 
 enum Bound {
     Udp(Arc<tokio::net::UdpSocket>),
     Stream(Transport, tokio::net::TcpListener),
-}
-
-/// Resolves when `stop` turns true (or its sender is gone).
-async fn stopped(mut stop: watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stopped| *stopped).await;
 }

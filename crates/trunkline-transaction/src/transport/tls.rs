@@ -2,8 +2,8 @@
 //! development certificate (rcgen), and how peers' certificates are
 //! checked.
 
-use super::TransportConfig;
 use super::stream::Side;
+use super::{HANDSHAKE_TIMEOUT, TransportConfig};
 use crate::peer::Transport;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
@@ -14,7 +14,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 
@@ -88,13 +87,13 @@ impl Tls {
         })
     }
 
-    /// The TLS handshake on `tcp`, bounded by `limit`; `None` if it fails.
+    /// The TLS handshake on `tcp`, bounded by [`HANDSHAKE_TIMEOUT`];
+    /// `None` if it fails.
     pub(super) async fn handshake(
         &self,
         tcp: TcpStream,
         remote: SocketAddr,
         side: Side,
-        limit: Duration,
     ) -> Option<TlsStream<TcpStream>> {
         let handshake = async {
             match side {
@@ -113,7 +112,10 @@ impl Tls {
                 }
             }
         };
-        tokio::time::timeout(limit, handshake).await.ok().flatten()
+        tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
+            .await
+            .ok()
+            .flatten()
     }
 }
 

@@ -2,8 +2,8 @@
 //! per WebSocket message, plain or over TLS.
 
 use super::stream::Side;
-use super::{Counters, Transports, stopped};
-use crate::peer::Peer;
+use super::{Counters, HANDSHAKE_TIMEOUT, Shared, WRITE_TIMEOUT};
+use crate::peer::{Peer, Transport};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{Message as WsMessage, Utf8Bytes};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage, Utf8Bytes};
 use tokio_tungstenite::{WebSocketStream, accept_hdr_async_with_config, client_async_with_config};
 use trunkline_sip::{Message, reject_malformed};
 
@@ -20,13 +20,13 @@ const SUBPROTOCOL: &str = "sip";
 
 /// The WebSocket handshake on `stream`, then the connection.
 pub(super) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
-    transports: &Transports,
+    shared: &Shared,
     peer: Peer,
     stream: S,
     queue: mpsc::Receiver<Bytes>,
     side: Side,
 ) {
-    let max = transports.inner.config.max_message_size;
+    let max = shared.config.max_message_size;
     let config = WebSocketConfig::default()
         .max_message_size(Some(max))
         .max_frame_size(Some(max));
@@ -36,7 +36,7 @@ pub(super) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                 .await
                 .ok(),
             Side::Client => {
-                let scheme = if peer.transport == crate::Transport::Wss {
+                let scheme = if peer.transport == Transport::Wss {
                     "wss"
                 } else {
                     "ws"
@@ -55,9 +55,8 @@ pub(super) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
     };
-    let limit = std::time::Duration::from_secs(10);
-    if let Ok(Some(ws)) = tokio::time::timeout(limit, handshake).await {
-        serve(transports, peer, ws, queue).await;
+    if let Ok(Some(ws)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+        serve(shared, peer, ws, queue).await;
     }
 }
 
@@ -85,14 +84,14 @@ fn require_sip(request: &Request, mut response: Response) -> Result<Response, Er
 }
 
 async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
-    transports: &Transports,
+    shared: &Shared,
     peer: Peer,
     mut ws: WebSocketStream<S>,
     mut queue: mpsc::Receiver<Bytes>,
 ) {
-    let config = &transports.inner.config;
-    let counters = &transports.inner.counters;
-    let stop = stopped(transports.stopped());
+    let config = &shared.config;
+    let counters = &shared.counters;
+    let stop = shared.stopped();
     tokio::pin!(stop);
     loop {
         tokio::select! {
@@ -100,16 +99,22 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 let bytes = match frame {
                     Some(Ok(WsMessage::Text(text))) => Bytes::from(text),
                     Some(Ok(WsMessage::Binary(bytes))) => bytes,
-                    // Pings are answered by the library on the next write.
+                    // The library queues the pong and sends it as it reads on.
                     Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => continue,
+                    Some(Err(WsError::Capacity(_))) => {
+                        // Over the size limit: refused before it was
+                        // buffered whole, and the connection with it.
+                        Counters::count(&counters.malformed);
+                        return;
+                    }
                     Some(Ok(WsMessage::Close(_)) | Err(_)) | None => return,
                 };
                 match Message::parse(bytes.clone()) {
-                    Ok(message) => transports.deliver(message, peer),
+                    Ok(message) => shared.deliver(message, peer),
                     Err(error) => {
                         Counters::count(&counters.malformed);
                         if let Some(response) = reject_malformed(&bytes, &error)
-                            && ws.send(frame_of(response)).await.is_err()
+                            && !send(&mut ws, response).await
                         {
                             return;
                         }
@@ -118,15 +123,28 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             }
             next = queue.recv() => {
                 let Some(bytes) = next else { return };
-                if ws.send(frame_of(bytes)).await.is_err() {
+                if !send(&mut ws, bytes).await {
                     return;
                 }
                 Counters::count(&counters.sent);
             }
+            // Restarted by every message read or written above.
             () = tokio::time::sleep(config.idle_timeout) => return,
             () = &mut stop => return,
         }
     }
+}
+
+/// Sends one SIP message; `false` if the connection failed or the peer did
+/// not read it within [`WRITE_TIMEOUT`].
+async fn send<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<S>,
+    bytes: Bytes,
+) -> bool {
+    matches!(
+        tokio::time::timeout(WRITE_TIMEOUT, ws.send(frame_of(bytes))).await,
+        Ok(Ok(()))
+    )
 }
 
 /// A SIP message as a WebSocket message: text when it is UTF-8, as SIP
