@@ -1,7 +1,8 @@
 //! Media for Trunkline: RTP and RTCP packets (RFC 3550, RFC 8285), SRTP
-//! (RFC 3711), SDES keys (RFC 4568), SDP (RFC 8866), stream statistics,
-//! RFC 4733 telephone events and G.711. Packet parsing, writing and SRTP
-//! work on the caller's buffers and never allocate; nothing here does I/O.
+//! (RFC 3711, with the AES-GCM suites of RFC 7714), SDES keys (RFC 4568),
+//! SDP (RFC 8866), stream statistics, RFC 4733 telephone events and G.711.
+//! Packet parsing, writing and SRTP work on the caller's buffers and never
+//! allocate per packet; nothing here does I/O or reads a clock.
 //!
 //! ```
 //! use trunkline_media::rtp::{RtpHeader, RtpPacket};

@@ -31,7 +31,7 @@ pub const FIXED_HEADER: usize = 12;
 pub struct RtpPacket<'a> {
     bytes: &'a [u8],
     header_len: usize,
-    extension: Option<(u16, &'a [u8])>,
+    extension: Option<Extension<'a>>,
     payload: &'a [u8],
 }
 
@@ -46,33 +46,7 @@ fn be32(b: &[u8], at: usize) -> u32 {
 impl<'a> RtpPacket<'a> {
     /// Parses `bytes` as one RTP packet.
     pub fn parse(bytes: &'a [u8]) -> Result<RtpPacket<'a>, RtpError> {
-        if bytes.len() < FIXED_HEADER {
-            return Err(RtpError::TooShort(bytes.len()));
-        }
-        let version = bytes[0] >> 6;
-        if version != 2 {
-            return Err(RtpError::Version(version));
-        }
-        let csrc_count = usize::from(bytes[0] & 0x0f);
-        let mut header_len = FIXED_HEADER + 4 * csrc_count;
-        if bytes.len() < header_len {
-            return Err(RtpError::TooShort(bytes.len()));
-        }
-        let mut extension = None;
-        if bytes[0] & 0x10 != 0 {
-            if bytes.len() < header_len + 4 {
-                return Err(RtpError::TooShort(bytes.len()));
-            }
-            let profile = be16(bytes, header_len);
-            let words = usize::from(be16(bytes, header_len + 2));
-            let data_start = header_len + 4;
-            let data_end = data_start + 4 * words;
-            if bytes.len() < data_end {
-                return Err(RtpError::TooShort(bytes.len()));
-            }
-            extension = Some((profile, &bytes[data_start..data_end]));
-            header_len = data_end;
-        }
+        let (header_len, extension) = split_header(bytes)?;
         let mut payload_end = bytes.len();
         if bytes[0] & 0x20 != 0 {
             let padding = usize::from(bytes[bytes.len() - 1]);
@@ -141,6 +115,47 @@ impl<'a> RtpPacket<'a> {
     pub fn as_bytes(&self) -> &'a [u8] {
         self.bytes
     }
+}
+
+/// The header length (CSRCs and extension included) of an RTP or SRTP
+/// packet, checked against its length. Unlike [`RtpPacket::parse`] it
+/// reads nothing after the header, so it also serves packets whose payload,
+/// padding count included, SRTP has encrypted.
+pub fn header_len(bytes: &[u8]) -> Result<usize, RtpError> {
+    split_header(bytes).map(|(len, _)| len)
+}
+
+/// A header extension: its profile value and data.
+type Extension<'a> = (u16, &'a [u8]);
+
+/// The header length and the extension.
+fn split_header(bytes: &[u8]) -> Result<(usize, Option<Extension<'_>>), RtpError> {
+    if bytes.len() < FIXED_HEADER {
+        return Err(RtpError::TooShort(bytes.len()));
+    }
+    let version = bytes[0] >> 6;
+    if version != 2 {
+        return Err(RtpError::Version(version));
+    }
+    let csrc_count = usize::from(bytes[0] & 0x0f);
+    let header_len = FIXED_HEADER + 4 * csrc_count;
+    if bytes.len() < header_len {
+        return Err(RtpError::TooShort(bytes.len()));
+    }
+    if bytes[0] & 0x10 == 0 {
+        return Ok((header_len, None));
+    }
+    if bytes.len() < header_len + 4 {
+        return Err(RtpError::TooShort(bytes.len()));
+    }
+    let profile = be16(bytes, header_len);
+    let words = usize::from(be16(bytes, header_len + 2));
+    let data_start = header_len + 4;
+    let data_end = data_start + 4 * words;
+    if bytes.len() < data_end {
+        return Err(RtpError::TooShort(bytes.len()));
+    }
+    Ok((data_end, Some((profile, &bytes[data_start..data_end]))))
 }
 
 #[derive(Debug, Clone, Copy)]

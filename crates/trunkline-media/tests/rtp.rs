@@ -5,7 +5,8 @@
 
 use proptest::prelude::*;
 use trunkline_media::rtp::{
-    RtpError, RtpHeader, RtpPacket, set_payload_type, set_sequence, set_ssrc, set_timestamp,
+    RtpError, RtpHeader, RtpPacket, header_len, set_payload_type, set_sequence, set_ssrc,
+    set_timestamp,
 };
 
 #[test]
@@ -115,6 +116,23 @@ fn malformed_packets_are_errors() {
         RtpHeader::default().write(&[0; 10], &mut [0; 15]),
         Err(RtpError::BufferTooSmall)
     );
+}
+
+#[test]
+fn the_header_length_ignores_the_payload() {
+    let mut buf = [0u8; 64];
+    let header = RtpHeader {
+        csrcs: &[7],
+        extension: Some((0xBEDE, &[0x10, 1, 0, 0])),
+        ..RtpHeader::default()
+    };
+    let len = header.write(&[9, 9, 0], &mut buf).unwrap();
+    // The P bit with a zero count: not RTP, but an SRTP packet can look
+    // so, its count being encrypted.
+    buf[0] |= 0x20;
+    assert_eq!(RtpPacket::parse(&buf[..len]), Err(RtpError::Padding));
+    assert_eq!(header_len(&buf[..len]), Ok(12 + 4 + 8));
+    assert_eq!(header_len(&buf[..20]), Err(RtpError::TooShort(20)));
 }
 
 #[test]
