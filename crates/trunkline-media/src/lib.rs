@@ -20,6 +20,8 @@
 
 pub mod dtmf;
 pub mod g711;
+#[cfg(feature = "relay")]
+pub mod relay;
 pub mod rtcp;
 pub mod rtp;
 pub mod sdes;
