@@ -111,8 +111,7 @@ struct Outgoing {
 
 /// The receive and send buffers, allocated once.
 struct Buffers {
-    /// One slot per datagram of a batch; with GRO a slot may hold several
-    /// datagrams of one size.
+    /// One slot per datagram of a batch.
     slots: Vec<Vec<u8>>,
     meta: Vec<RecvMeta>,
     /// Packets on their way out, back to back, so a run of them for one
@@ -145,16 +144,18 @@ impl Worker {
     ) -> io::Result<(Worker, Waker)> {
         let poll = Poll::new()?;
         let waker = Waker::new(poll.registry(), WAKER)?;
-        // quinn-udp keeps what it learns of the platform (GSO, GRO) here;
-        // the probe socket only serves to build it.
+        // quinn-udp keeps what it learns of the platform (GSO support)
+        // here; the probe socket only serves to build it. The sessions'
+        // sockets are left as they are: quinn-udp would turn on GRO and
+        // per-packet control messages (packet info, TOS) on them, which
+        // RTP has no use for and which cost a little on every read.
         let probe = std::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0))?;
         let udp = UdpSocketState::new(UdpSockRef::from(&probe))?;
-        let slot = DATAGRAM * udp.gro_segments().max(1);
         let buffers = Buffers {
-            slots: vec![vec![0; slot]; BATCH],
+            slots: vec![vec![0; DATAGRAM]; BATCH],
             meta: vec![RecvMeta::default(); BATCH],
-            out: Vec::with_capacity(BATCH * slot),
-            outgoing: Vec::with_capacity(BATCH * udp.gro_segments().max(1)),
+            out: Vec::with_capacity(BATCH * DATAGRAM),
+            outgoing: Vec::with_capacity(BATCH),
         };
         let worker = Worker {
             poll,
@@ -282,9 +283,6 @@ impl Worker {
                 } else {
                     &mut leg_state.rtp
                 };
-                // quinn-udp sets the socket up for GRO and the control
-                // messages it reads; the state itself is the worker's.
-                let _ = UdpSocketState::new(UdpSockRef::from(&*socket));
                 let token = Token(self.routes.insert(Route {
                     session: key,
                     leg,
@@ -385,25 +383,23 @@ impl Worker {
             buffers.out.clear();
             buffers.outgoing.clear();
             for (slot, meta) in buffers.slots.iter_mut().zip(&buffers.meta).take(received) {
-                let stride = meta.stride.max(1);
-                let len = meta.len.min(slot.len());
-                for datagram in slot[..len].chunks_mut(stride) {
-                    let forwarded = relay(
-                        session,
-                        route,
-                        datagram,
-                        meta.addr,
-                        now,
-                        Context {
-                            events: &self.events,
-                            counters: &self.counters,
-                            relatch_after: self.relatch_after,
-                        },
-                        &mut buffers.out,
-                    );
-                    if let Some(outgoing) = forwarded {
-                        buffers.outgoing.push(outgoing);
-                    }
+                // Without GRO on the socket, a slot holds one datagram.
+                let datagram = &mut slot[..meta.len.min(DATAGRAM)];
+                let forwarded = relay(
+                    session,
+                    route,
+                    datagram,
+                    meta.addr,
+                    now,
+                    Context {
+                        events: &self.events,
+                        counters: &self.counters,
+                        relatch_after: self.relatch_after,
+                    },
+                    &mut buffers.out,
+                );
+                if let Some(outgoing) = forwarded {
+                    buffers.outgoing.push(outgoing);
                 }
             }
             send(

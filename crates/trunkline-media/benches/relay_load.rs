@@ -1,0 +1,371 @@
+//! Load on the RTP relay over loopback: N concurrent calls, each a
+//! G.711-shaped stream both ways (50 packets a second, 172-byte payload),
+//! through one relay in this process. Reports the relay's CPU time per
+//! relayed call-second (its worker threads' user + system time from
+//! `/proc`), loss, and the added latency's percentiles, with a progress
+//! line every second.
+//!
+//! ```text
+//! cargo bench -p trunkline-media --bench relay_load -- [--calls N[,N...]] [--seconds S] [--workers W]
+//! ```
+//!
+//! Defaults: `--calls 1000,5000 --seconds 10 --workers 1`. Both legs of
+//! every session use rtcp-mux, so 5,000 calls need 10,000 sockets.
+//!
+//! The generator uses two sockets, one for all the callers and one for all
+//! the callees; a packet carries its call, direction and send time, so the
+//! receiving side knows what arrived and how long it took. Sending is
+//! paced by a 1 ms clock, each call on its own phase of the 20 ms cycle.
+
+use quinn_udp::{RecvMeta, UdpSockRef, UdpSocketState};
+use std::io::IoSliceMut;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use trunkline_media::relay::{Leg, Relay, RelayConfig, Session, SessionOptions};
+use trunkline_media::rtp::RtpHeader;
+
+const PACKET_INTERVAL: Duration = Duration::from_millis(20);
+const PAYLOAD: usize = 172;
+/// Latency histogram: 10 µs buckets up to 100 ms.
+const BUCKET_US: u64 = 10;
+const BUCKETS: usize = 10_000;
+
+struct Options {
+    calls: Vec<usize>,
+    seconds: u64,
+    workers: usize,
+}
+
+fn options() -> Options {
+    let mut options = Options {
+        calls: vec![1000, 5000],
+        seconds: 10,
+        workers: 1,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--calls" => {
+                options.calls = args
+                    .next()
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter_map(|n| n.parse().ok())
+                    .collect();
+            }
+            "--seconds" => options.seconds = parse(args.next()),
+            "--workers" => options.workers = parse(args.next()),
+            // `cargo bench` passes `--bench`; nothing else is ours.
+            _ => {}
+        }
+    }
+    options
+}
+
+fn parse<T: std::str::FromStr + Default>(value: Option<String>) -> T {
+    value.and_then(|v| v.parse().ok()).unwrap_or_default()
+}
+
+/// What one receiving side saw.
+struct Received {
+    packets: AtomicU64,
+    histogram: Mutex<Vec<u64>>,
+}
+
+fn main() {
+    let options = options();
+    for &calls in &options.calls {
+        run(calls, options.seconds, options.workers);
+    }
+}
+
+fn run(calls: usize, seconds: u64, workers: usize) {
+    println!("relay_load: {calls} calls, {seconds} s, {workers} worker(s)");
+    let (relay, _events) = Relay::start(RelayConfig {
+        ports: (20000, 60999),
+        workers,
+        inactivity_timeout: Duration::from_secs(3600),
+        ..RelayConfig::default()
+    })
+    .expect("relay");
+    let callers = generator_socket();
+    let callees = generator_socket();
+    let callee_addr = callees.local_addr().expect("address");
+    let mux = SessionOptions {
+        rtcp_mux_a: true,
+        rtcp_mux_b: true,
+    };
+    let sessions: Vec<Session> = (0..calls)
+        .map(|_| {
+            let session = relay.open(mux).expect("ports");
+            session.set_remote(Leg::B, callee_addr, callee_addr);
+            session
+        })
+        .collect();
+    // Which call a relay port belongs to, for the receivers.
+    let mut call_of_port = vec![u32::MAX; 65536];
+    for (n, session) in sessions.iter().enumerate() {
+        call_of_port[usize::from(session.local(Leg::A).rtp.port())] = n as u32;
+        call_of_port[usize::from(session.local(Leg::B).rtp.port())] = n as u32;
+    }
+    let targets: Vec<[SocketAddr; 2]> = sessions
+        .iter()
+        .map(|s| [s.local(Leg::A).rtp, s.local(Leg::B).rtp])
+        .collect();
+
+    let epoch = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let received: [Arc<Received>; 2] = std::array::from_fn(|_| {
+        Arc::new(Received {
+            packets: AtomicU64::new(0),
+            histogram: Mutex::new(vec![0; BUCKETS + 1]),
+        })
+    });
+    let receivers: Vec<_> = [&callers, &callees]
+        .into_iter()
+        .zip(&received)
+        .map(|(socket, received)| {
+            let socket = socket.try_clone().expect("socket");
+            let (received, stop) = (received.clone(), stop.clone());
+            std::thread::spawn(move || receive(socket, &received, &stop, epoch))
+        })
+        .collect();
+
+    let sent = Arc::new(AtomicU64::new(0));
+    let send_failed = Arc::new(AtomicU64::new(0));
+    let sender = {
+        let (callers, callees) = (
+            callers.try_clone().expect("socket"),
+            callees.try_clone().expect("socket"),
+        );
+        let (sent, send_failed, stop) = (sent.clone(), send_failed.clone(), stop.clone());
+        std::thread::spawn(move || {
+            send(
+                [&callers, &callees],
+                &targets,
+                &sent,
+                &send_failed,
+                &stop,
+                epoch,
+            );
+        })
+    };
+
+    let cpu_start = relay_cpu();
+    let mut last = (Instant::now(), relay_cpu(), 0u64);
+    for second in 1..=seconds {
+        std::thread::sleep(Duration::from_secs(1));
+        let (now, cpu) = (Instant::now(), relay_cpu());
+        let out = sent.load(Ordering::Relaxed);
+        let got: u64 = received
+            .iter()
+            .map(|r| r.packets.load(Ordering::Relaxed))
+            .sum();
+        let wall = now - last.0;
+        let per_call_second =
+            (cpu - last.1).as_secs_f64() * 1e6 / (calls as f64 * wall.as_secs_f64());
+        println!(
+            "  {second:>3} s: sent {out} received {got} ({} in flight or lost), relay CPU {:.1} µs per call-second, send failures {}",
+            out.saturating_sub(got),
+            per_call_second,
+            send_failed.load(Ordering::Relaxed),
+        );
+        last = (now, cpu, out);
+    }
+    stop.store(true, Ordering::Relaxed);
+    sender.join().expect("sender");
+    let cpu = relay_cpu() - cpu_start;
+    let elapsed = epoch.elapsed();
+    // Let what is in flight arrive.
+    std::thread::sleep(Duration::from_millis(200));
+    let out = sent.load(Ordering::Relaxed);
+    let got: u64 = received
+        .iter()
+        .map(|r| r.packets.load(Ordering::Relaxed))
+        .sum();
+    for receiver in receivers {
+        receiver.join().expect("receiver");
+    }
+    let mut histogram = vec![0u64; BUCKETS + 1];
+    for r in &received {
+        let h = r.histogram.lock().unwrap_or_else(|p| p.into_inner());
+        for (total, n) in histogram.iter_mut().zip(h.iter()) {
+            *total += n;
+        }
+    }
+    let stats = relay.stats();
+    println!(
+        "relay_load: {calls} calls: relay CPU {:.1} µs per relayed call-second ({:.2} s CPU over {:.1} s), \
+         sent {out}, received {got}, lost {} ({:.4}%), relay dropped {}, send failures {}, \
+         added latency p50 {} µs p99 {} µs p99.9 {} µs max {} µs",
+        cpu.as_secs_f64() * 1e6 / (calls as f64 * elapsed.as_secs_f64()),
+        cpu.as_secs_f64(),
+        elapsed.as_secs_f64(),
+        out.saturating_sub(got),
+        out.saturating_sub(got) as f64 * 100.0 / out.max(1) as f64,
+        stats.dropped,
+        send_failed.load(Ordering::Relaxed),
+        percentile(&histogram, 0.50),
+        percentile(&histogram, 0.99),
+        percentile(&histogram, 0.999),
+        max(&histogram),
+    );
+    drop(sessions);
+}
+
+/// A generator socket with room for bursts.
+fn generator_socket() -> UdpSocket {
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let state = UdpSocketState::new(UdpSockRef::from(&socket)).expect("socket state");
+    let _ = state.set_recv_buffer_size(UdpSockRef::from(&socket), 8 << 20);
+    let _ = state.set_send_buffer_size(UdpSockRef::from(&socket), 8 << 20);
+    socket
+}
+
+/// Paces every call's two streams: each call sends on its own millisecond
+/// of the 20 ms cycle.
+fn send(
+    sockets: [&UdpSocket; 2],
+    targets: &[[SocketAddr; 2]],
+    sent: &AtomicU64,
+    failed: &AtomicU64,
+    stop: &AtomicBool,
+    epoch: Instant,
+) {
+    let slots = PACKET_INTERVAL.as_millis() as usize;
+    let mut packet = [0u8; 12 + PAYLOAD];
+    let mut tick = 0u64;
+    let mut sequence = 0u16;
+    while !stop.load(Ordering::Relaxed) {
+        let due = epoch + Duration::from_millis(tick);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let slot = (tick % slots as u64) as usize;
+        if slot == 0 {
+            sequence = sequence.wrapping_add(1);
+        }
+        for (call, pair) in targets.iter().enumerate().skip(slot).step_by(slots) {
+            for (direction, (socket, target)) in sockets.iter().zip(pair).enumerate() {
+                let header = RtpHeader {
+                    payload_type: 8,
+                    sequence,
+                    timestamp: u32::from(sequence) * 160,
+                    ssrc: (call * 2 + direction) as u32,
+                    ..Default::default()
+                };
+                // The payload starts with the send time, in ns since the
+                // epoch: the receiver's latency reading.
+                let mut payload = [0x55u8; PAYLOAD];
+                let stamp = epoch.elapsed().as_nanos() as u64;
+                payload[..8].copy_from_slice(&stamp.to_be_bytes());
+                let len = header.write(&payload, &mut packet).expect("fits");
+                match socket.send_to(&packet[..len], target) {
+                    Ok(_) => sent.fetch_add(1, Ordering::Relaxed),
+                    Err(_) => failed.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        }
+        tick += 1;
+    }
+}
+
+/// Counts what arrives and how late, with batched reads.
+fn receive(socket: UdpSocket, received: &Received, stop: &AtomicBool, epoch: Instant) {
+    socket.set_nonblocking(true).expect("nonblocking");
+    let state = UdpSocketState::new(UdpSockRef::from(&socket)).expect("socket state");
+    let mut socket = mio::net::UdpSocket::from_std(socket);
+    let mut poll = mio::Poll::new().expect("poll");
+    poll.registry()
+        .register(&mut socket, mio::Token(0), mio::Interest::READABLE)
+        .expect("register");
+    let mut events = mio::Events::with_capacity(4);
+    let mut slots = vec![[0u8; 2048]; quinn_udp::BATCH_SIZE];
+    let mut meta = vec![RecvMeta::default(); quinn_udp::BATCH_SIZE];
+    let mut histogram = vec![0u64; BUCKETS + 1];
+    let mut count = 0;
+    let mut finishing: Option<Instant> = None;
+    loop {
+        if finishing.is_none() && stop.load(Ordering::Relaxed) {
+            finishing = Some(Instant::now());
+        }
+        if finishing.is_some_and(|f| f.elapsed() > Duration::from_millis(150)) {
+            break;
+        }
+        let _ = poll.poll(&mut events, Some(Duration::from_millis(50)));
+        loop {
+            let mut slices: Vec<IoSliceMut<'_>> =
+                slots.iter_mut().map(|s| IoSliceMut::new(s)).collect();
+            let Ok(n) = state.recv(UdpSockRef::from(&socket), &mut slices, &mut meta) else {
+                break;
+            };
+            let now = epoch.elapsed().as_nanos() as u64;
+            for (slot, meta) in slots.iter().zip(&meta).take(n) {
+                for datagram in slot[..meta.len].chunks(meta.stride.max(1)) {
+                    let Some(stamp) = datagram.get(12..20) else {
+                        continue;
+                    };
+                    let stamp = u64::from_be_bytes(stamp.try_into().unwrap_or_default());
+                    let micros = now.saturating_sub(stamp) / 1000;
+                    histogram[((micros / BUCKET_US) as usize).min(BUCKETS)] += 1;
+                    count += 1;
+                }
+            }
+            received.packets.store(count, Ordering::Relaxed);
+        }
+    }
+    *received.histogram.lock().unwrap_or_else(|p| p.into_inner()) = histogram;
+}
+
+fn percentile(histogram: &[u64], fraction: f64) -> u64 {
+    let total: u64 = histogram.iter().sum();
+    let wanted = (total as f64 * fraction).ceil() as u64;
+    let mut seen = 0;
+    for (bucket, n) in histogram.iter().enumerate() {
+        seen += n;
+        if seen >= wanted {
+            return (bucket as u64 + 1) * BUCKET_US;
+        }
+    }
+    BUCKETS as u64 * BUCKET_US
+}
+
+fn max(histogram: &[u64]) -> u64 {
+    histogram
+        .iter()
+        .rposition(|n| *n > 0)
+        .map_or(0, |bucket| (bucket as u64 + 1) * BUCKET_US)
+}
+
+/// User + system time of the relay's worker threads so far, from
+/// `/proc/self/task/*/stat` (clock ticks of 10 ms).
+fn relay_cpu() -> Duration {
+    let mut ticks = 0u64;
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with("rtp-relay-") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // Fields after the command's closing parenthesis: state is the
+        // 3rd field, utime the 14th and stime the 15th.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let field = |n: usize| {
+            fields
+                .get(n - 3)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        ticks += field(14) + field(15);
+    }
+    // USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
+}
