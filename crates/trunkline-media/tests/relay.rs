@@ -266,6 +266,14 @@ fn a_digit_is_reported_once_and_taps_see_every_packet() {
         RtpPacket::parse(&tapped.packet).unwrap();
     }
     assert!(tap.try_recv().is_err(), "nothing more");
+
+    // A tap nobody reads fills up; the relay goes on and counts.
+    let _full = session.tap(1);
+    for seq in 10..13u16 {
+        a.send_to(&rtp(0, seq, &[0; 160]), leg_a.rtp).unwrap();
+        receive(&b);
+    }
+    assert_eq!(relay.stats().tap_dropped, 2);
 }
 
 #[test]

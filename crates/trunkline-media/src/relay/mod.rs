@@ -243,6 +243,8 @@ pub struct RelayStats {
     pub dropped: u64,
     /// Events dropped because nobody took them in time.
     pub events_dropped: u64,
+    /// Packets a full tap had no room for.
+    pub tap_dropped: u64,
 }
 
 /// Counters every worker adds to.
@@ -252,6 +254,7 @@ struct Counters {
     relayed: AtomicU64,
     dropped: AtomicU64,
     events_dropped: AtomicU64,
+    tap_dropped: AtomicU64,
 }
 
 /// A request from a handle to the worker that owns the session.
@@ -407,6 +410,7 @@ impl Relay {
             relayed: c.relayed.load(Ordering::Relaxed),
             dropped: c.dropped.load(Ordering::Relaxed),
             events_dropped: c.events_dropped.load(Ordering::Relaxed),
+            tap_dropped: c.tap_dropped.load(Ordering::Relaxed),
         }
     }
 }
@@ -466,7 +470,8 @@ impl Session {
 
     /// Copies every RTP packet relayed from now on, both legs, to a
     /// channel holding up to `capacity`; packets that find it full are
-    /// dropped (the relay never waits). Replaces an earlier tap.
+    /// dropped and counted in [`RelayStats::tap_dropped`] (the relay never
+    /// waits). Replaces an earlier tap.
     pub fn tap(&self, capacity: usize) -> mpsc::Receiver<Tapped> {
         let (tap, receiver) = mpsc::channel(capacity.max(1));
         let id = self.id;

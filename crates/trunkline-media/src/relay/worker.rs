@@ -502,7 +502,9 @@ fn relay(
             arrival: now,
             packet: Bytes::copy_from_slice(packet),
         };
-        let _ = tap.try_send(tapped);
+        if tap.try_send(tapped).is_err() {
+            context.counters.tap_dropped.fetch_add(1, Ordering::Relaxed);
+        }
     }
     let Some((_, dest)) = other.route(rtcp) else {
         leg.counters.dropped += 1;
