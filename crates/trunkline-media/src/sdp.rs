@@ -45,7 +45,10 @@ impl Line {
         }
     }
 
-    fn attribute(&self) -> Option<(&str, Option<&str>)> {
+    /// For an `a=` line, the attribute's name and its value if it has one
+    /// (`a=rtcp:49999` is `("rtcp", Some("49999"))`, `a=sendrecv` is
+    /// `("sendrecv", None)`).
+    pub fn attribute(&self) -> Option<(&str, Option<&str>)> {
         if self.kind != b'a' {
             return None;
         }

@@ -1,0 +1,401 @@
+//! The Trunkline call engine: a back-to-back user agent (B2BUA). Every
+//! call has an A leg (the caller's dialog with us) and B legs (our dialogs
+//! with the callee's phones), each its own SIP dialog; the engine
+//! authenticates the caller, finds the callee's registered contacts, rings
+//! them all (first answer wins, the others are cancelled), anchors the
+//! media in the RTP relay, passes re-INVITEs (hold) and other in-dialog
+//! requests across with the SDP rewritten, and ends both legs together.
+//! Every call leaves a call detail record and a trail of [`CallEvent`]s.
+//!
+//! ```text
+//! EndpointEvent ─► Engine::run (dispatcher) ─┬─ REGISTER ─► Registrar
+//!                                            ├─ INVITE ──► new call task
+//!                                            └─ in dialog, CANCEL ─► its call task
+//! call task: auth ─► route ─► fork B legs ─► answer ─► relay both ─► BYE ─► CDR
+//! ```
+//!
+//! The engine knows nothing of HTTP or configuration files; the binary
+//! builds an [`EngineConfig`] and hands it the endpoint, the registrar,
+//! the relay and the CDR store.
+
+#![forbid(unsafe_code)]
+
+mod anchor;
+mod call;
+
+use dashmap::DashMap;
+use serde::Serialize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+use tokio::sync::{broadcast, mpsc};
+use trunkline_cdr::{Cdr, CdrStore};
+use trunkline_media::relay::Relay;
+use trunkline_registrar::{Locator, Registrar, UserBackend};
+use trunkline_sip::{HeaderName, Message, Method, StatusCode};
+use trunkline_transaction::{DialogId, Endpoint, EndpointEvent, Peer, ServerTxId};
+
+/// When the engine anchors a call's media in the relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaProxy {
+    /// When it is needed: a party behind NAT, or a recorded call.
+    #[default]
+    Auto,
+    /// Always.
+    Always,
+    /// Never: the phones send media to each other.
+    None,
+    /// When a party is behind NAT (its SDP address is not where its
+    /// signalling comes from).
+    Nat,
+}
+
+/// How the engine runs calls.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The domain of the extensions' addresses (`sip:1001@{domain}`), the
+    /// registrar's realm.
+    pub domain: String,
+    /// How long the callee's phones ring before the call is given up
+    /// (`NO ANSWER`). 60 s by default.
+    pub ring_timeout: Duration,
+    /// When media goes through the relay.
+    pub media_proxy: MediaProxy,
+    /// Whether calls are recorded (forces anchoring under `auto`).
+    pub record: bool,
+    /// How long a request sent on one leg for the other (a BYE, a
+    /// re-INVITE) may take before it is given up. 32 s by default (64·T1).
+    pub request_timeout: Duration,
+}
+
+impl EngineConfig {
+    /// Defaults for `domain`.
+    pub fn new(domain: impl Into<String>) -> EngineConfig {
+        EngineConfig {
+            domain: domain.into(),
+            ring_timeout: Duration::from_secs(60),
+            media_proxy: MediaProxy::Auto,
+            record: false,
+            request_timeout: Duration::from_secs(32),
+        }
+    }
+}
+
+/// What happens to calls, as the API layer will publish it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum CallEvent {
+    /// An INVITE was accepted for routing.
+    New {
+        /// The call (the A leg's Call-ID).
+        call_id: String,
+        /// Who calls.
+        caller: String,
+        /// Who is called.
+        callee: String,
+    },
+    /// A callee's phone rings.
+    Ringing {
+        /// The call.
+        call_id: String,
+    },
+    /// A callee answered.
+    Answered {
+        /// The call.
+        call_id: String,
+    },
+    /// One side put the call on hold, or took it off.
+    Held {
+        /// The call.
+        call_id: String,
+        /// On hold (`true`) or resumed.
+        held: bool,
+    },
+    /// The call ended, answered or not.
+    Ended {
+        /// The call.
+        call_id: String,
+        /// `ANSWERED`, `NO ANSWER`, `BUSY` or `FAILED`.
+        disposition: String,
+        /// The final SIP status, if there was one.
+        sip_status: Option<u16>,
+    },
+}
+
+/// What the dispatcher hands a call task.
+#[derive(Debug)]
+// Nearly every input is a request; boxing it would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
+enum CallInput {
+    /// A request in one of the call's dialogs (an ACK has no `tx`).
+    Request {
+        tx: Option<ServerTxId>,
+        request: Message,
+        peer: Peer,
+        dialog: DialogId,
+    },
+    /// The caller cancelled the INVITE.
+    Cancelled,
+    /// The caller never acknowledged our 2xx; the endpoint hung up on it.
+    AckTimeout,
+    /// A dialog of the call ended.
+    DialogEnded(DialogId),
+}
+
+/// The figures the health check reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Calls in progress (ringing or answered).
+    pub active_calls: u64,
+    /// Calls since start.
+    pub calls: u64,
+    /// Dialogs whose requests the engine routes to a call: two or more
+    /// per call in progress, none once every call has ended.
+    pub dialogs: u64,
+}
+
+struct Shared<L, U> {
+    config: EngineConfig,
+    endpoint: Endpoint,
+    registrar: Arc<Registrar<L, U>>,
+    relay: Option<Relay>,
+    cdr: Option<Arc<dyn CdrStore>>,
+    events: broadcast::Sender<CallEvent>,
+    /// The A leg's INVITE transaction → its call (CANCEL, ACK timeout).
+    by_tx: DashMap<ServerTxId, mpsc::Sender<CallInput>>,
+    /// Each dialog of a call → the call.
+    by_dialog: DashMap<DialogId, mpsc::Sender<CallInput>>,
+    accepting: AtomicBool,
+    active: AtomicU64,
+    calls: AtomicU64,
+}
+
+/// The call engine: cheap to clone.
+pub struct Engine<L, U> {
+    shared: Arc<Shared<L, U>>,
+}
+
+impl<L, U> Clone for Engine<L, U> {
+    fn clone(&self) -> Self {
+        Engine {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<L, U> std::fmt::Debug for Engine<L, U> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<L, U> Engine<L, U>
+where
+    L: Locator + 'static,
+    U: UserBackend + 'static,
+{
+    /// An engine for calls arriving at `endpoint`, with users and
+    /// locations from `registrar`, media through `relay` (none: media
+    /// always goes phone to phone) and records into `cdr` (none: records
+    /// only go out as events).
+    pub fn new(
+        config: EngineConfig,
+        endpoint: Endpoint,
+        registrar: Arc<Registrar<L, U>>,
+        relay: Option<Relay>,
+        cdr: Option<Arc<dyn CdrStore>>,
+    ) -> Engine<L, U> {
+        let (events, _) = broadcast::channel(1024);
+        Engine {
+            shared: Arc::new(Shared {
+                config,
+                endpoint,
+                registrar,
+                relay,
+                cdr,
+                events,
+                by_tx: DashMap::new(),
+                by_dialog: DashMap::new(),
+                accepting: AtomicBool::new(true),
+                active: AtomicU64::new(0),
+                calls: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Call events from now on. A subscriber that falls more than 1024
+    /// events behind loses the oldest.
+    pub fn subscribe(&self) -> broadcast::Receiver<CallEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// Calls in progress and since start.
+    pub fn stats(&self) -> EngineStats {
+        EngineStats {
+            active_calls: self.shared.active.load(Ordering::Relaxed),
+            calls: self.shared.calls.load(Ordering::Relaxed),
+            dialogs: self.shared.by_dialog.len() as u64,
+        }
+    }
+
+    /// Stops taking new calls (they get 503): the first step of a
+    /// graceful shutdown. Calls in progress go on.
+    pub fn stop_accepting(&self) {
+        self.shared.accepting.store(false, Ordering::Relaxed);
+    }
+
+    /// Serves the endpoint's events until its queue ends.
+    pub async fn run(&self, mut events: mpsc::Receiver<EndpointEvent>) {
+        while let Some(event) = events.recv().await {
+            self.dispatch(event).await;
+        }
+    }
+
+    async fn dispatch(&self, event: EndpointEvent) {
+        let shared = &self.shared;
+        match event {
+            EndpointEvent::Request {
+                tx,
+                request,
+                peer,
+                dialog,
+            } => {
+                if let Some(dialog) = dialog {
+                    let call = shared.by_dialog.get(&dialog).map(|c| c.clone());
+                    match call {
+                        Some(call) => {
+                            let input = CallInput::Request {
+                                tx,
+                                request,
+                                peer,
+                                dialog,
+                            };
+                            // A call that has just ended drops it; the
+                            // transaction layer answers its retransmissions.
+                            let _ = call.send(input).await;
+                        }
+                        None => {
+                            if let Some(tx) = tx {
+                                self.reply(
+                                    tx,
+                                    &request,
+                                    StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST,
+                                );
+                            }
+                        }
+                    }
+                    return;
+                }
+                let Some(tx) = tx else {
+                    // A stray ACK: nothing to do.
+                    return;
+                };
+                self.out_of_dialog(tx, request, peer);
+            }
+            EndpointEvent::Cancelled(tx) => {
+                if let Some(call) = shared.by_tx.get(&tx).map(|c| c.clone()) {
+                    let _ = call.send(CallInput::Cancelled).await;
+                }
+            }
+            EndpointEvent::AckTimeout(tx) => {
+                if let Some(call) = shared.by_tx.get(&tx).map(|c| c.clone()) {
+                    let _ = call.send(CallInput::AckTimeout).await;
+                }
+            }
+            EndpointEvent::DialogEnded(dialog) => {
+                if let Some(call) = shared.by_dialog.get(&dialog).map(|c| c.clone()) {
+                    let _ = call.send(CallInput::DialogEnded(dialog)).await;
+                }
+            }
+            EndpointEvent::StrayResponse(response, _) => {
+                tracing::debug!(
+                    call_id = response.call_id().unwrap_or_default(),
+                    "a 2xx for a transaction that is gone"
+                );
+            }
+        }
+    }
+
+    /// A request outside any dialog.
+    fn out_of_dialog(&self, tx: ServerTxId, request: Message, peer: Peer) {
+        match request.method() {
+            Some(Method::Register) => {
+                let engine = self.clone();
+                tokio::spawn(async move {
+                    let registrar = &engine.shared.registrar;
+                    let handled = registrar.handle(SystemTime::now(), &request, peer).await;
+                    engine.send_response(tx, &handled.response);
+                });
+            }
+            Some(Method::Invite) if self.shared.accepting.load(Ordering::Relaxed) => {
+                let (input, inputs) = mpsc::channel(16);
+                self.shared.by_tx.insert(tx, input.clone());
+                let engine = self.clone();
+                tokio::spawn(async move {
+                    call::run(engine.clone(), tx, request, peer, input, inputs).await;
+                    engine.shared.by_tx.remove(&tx);
+                });
+            }
+            Some(Method::Invite) => {
+                let unavailable = request
+                    .response_to(StatusCode::SERVICE_UNAVAILABLE)
+                    .header(HeaderName::RetryAfter, "30")
+                    .build();
+                if let Ok(response) = unavailable {
+                    self.send_response(tx, &response);
+                }
+            }
+            Some(Method::Options) => self.reply(tx, &request, StatusCode::OK),
+            Some(Method::Bye | Method::Prack | Method::Update | Method::Info) => {
+                self.reply(tx, &request, StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST);
+            }
+            _ => {
+                let refusal = request
+                    .response_to(StatusCode::METHOD_NOT_ALLOWED)
+                    .header(
+                        HeaderName::Allow,
+                        "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE",
+                    )
+                    .build();
+                if let Ok(response) = refusal {
+                    self.send_response(tx, &response);
+                }
+            }
+        }
+    }
+
+    fn reply(&self, tx: ServerTxId, request: &Message, status: StatusCode) {
+        match request.response_to(status).build() {
+            Ok(response) => self.send_response(tx, &response),
+            Err(e) => tracing::warn!("cannot answer {status}: {e}"),
+        }
+    }
+
+    fn send_response(&self, tx: ServerTxId, response: &Message) {
+        if let Err(e) = self.shared.endpoint.respond(tx, response) {
+            tracing::debug!("response not sent: {e}");
+        }
+    }
+
+    fn emit(&self, event: CallEvent) {
+        // Nobody listening is fine.
+        let _ = self.shared.events.send(event);
+    }
+
+    /// Stores a finished call's record, off the async threads.
+    async fn store(&self, cdr: Cdr) {
+        let Some(store) = self.shared.cdr.clone() else {
+            return;
+        };
+        let id = cdr.id.clone();
+        let stored = tokio::task::spawn_blocking(move || store.insert(&cdr)).await;
+        match stored {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(cdr = id.as_str(), "call record not stored: {e}"),
+            Err(e) => tracing::error!(cdr = id.as_str(), "call record store panicked: {e}"),
+        }
+    }
+}
