@@ -1,0 +1,272 @@
+//! Starting the PBX from a checked configuration, and stopping it
+//! gracefully.
+
+use crate::calls;
+use crate::config::{Config, DigestAlgorithm, TransportName};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::broadcast::error::RecvError;
+use trunkline_cdr::SqliteCdrStore;
+use trunkline_registrar::{Algorithm, MemoryLocator, RegistrarConfig, Secret, StaticUsers, User};
+use trunkline_transaction::transport::{Listener, TlsIdentity, TransportConfig};
+use trunkline_transaction::{Endpoint, EndpointConfig, Transport};
+
+/// The registrar as the binary runs it: bindings in memory, accounts from
+/// the configuration.
+pub(crate) type Registrar = trunkline_registrar::Registrar<MemoryLocator, StaticUsers>;
+
+/// What the SIP and HTTP sides share.
+pub(crate) struct State {
+    pub(crate) started: Instant,
+    pub(crate) registrar: Registrar,
+    draining: AtomicBool,
+}
+
+impl State {
+    /// Whether shutdown has begun: new calls are refused.
+    pub(crate) fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+}
+
+/// How often lapsed registrations are removed.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// How often a draining shutdown looks at the calls left.
+const DRAIN_POLL: Duration = Duration::from_millis(100);
+
+/// Runs the PBX until SIGTERM or SIGINT, then drains and returns.
+pub(crate) async fn run(config: Config) -> Result<(), String> {
+    // Before anything binds: a signal during start-up is then a graceful
+    // stop rather than the default kill.
+    let mut signals = Signals::new().map_err(|e| format!("installing signal handlers: {e}"))?;
+
+    let data = &config.data.dir;
+    std::fs::create_dir_all(data)
+        .map_err(|e| format!("creating the data directory {}: {e}", data.display()))?;
+    let recordings = config.recording_dir();
+    std::fs::create_dir_all(&recordings).map_err(|e| {
+        format!(
+            "creating the recordings directory {}: {e}",
+            recordings.display()
+        )
+    })?;
+    let cdr_path = config.cdr_path();
+    // Opened now so that a bad path or a newer schema stops the start, not
+    // the first call; the engine will write through it.
+    let cdr = SqliteCdrStore::open(&cdr_path)
+        .map_err(|e| format!("opening the CDR store {}: {e}", cdr_path.display()))?;
+
+    let state = Arc::new(State {
+        started: Instant::now(),
+        registrar: Registrar::new(
+            registrar_config(&config),
+            rand::random(),
+            MemoryLocator::new(config.registrar.max_contacts),
+            users(&config),
+        ),
+        draining: AtomicBool::new(false),
+    });
+
+    let (endpoint, events) = Endpoint::bind(EndpointConfig::new(transport_config(&config)))
+        .await
+        .map_err(|e| format!("starting SIP: {e}"))?;
+    let (http_address, http) = crate::http::serve(config.http.address.0, state.clone())
+        .await
+        .map_err(|e| format!("starting HTTP on {}: {e}", config.http.address.0))?;
+
+    let sweeper = state.clone();
+    let sweep = tokio::spawn(async move {
+        let mut every = tokio::time::interval(SWEEP_EVERY);
+        loop {
+            every.tick().await;
+            sweeper.registrar.expire(SystemTime::now()).await;
+        }
+    });
+    let mut registrations = state.registrar.subscribe();
+    let log_registrations = tokio::spawn(async move {
+        loop {
+            match registrations.recv().await {
+                Ok(event) => {
+                    let l = &event.location;
+                    tracing::info!(event = ?event.event, aor = %l.aor, destination = %l.destination,
+                        transport = %l.transport, expires = l.expires, "registration");
+                }
+                // A burst outran the log: say so and go on with the rest.
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "registration events left out of the log");
+                }
+                Err(RecvError::Closed) => break,
+            }
+        }
+    });
+    let sip = tokio::spawn(crate::sip::serve(endpoint.clone(), events, state.clone()));
+
+    let mut listening: Vec<String> = config
+        .sip
+        .listen
+        .iter()
+        .map(|l| {
+            // Port 0 was the system's choice: ask the endpoint which.
+            let configured = l.address.0;
+            let address = match configured.port() {
+                0 => endpoint
+                    .local_addr(transport(l.transport))
+                    .unwrap_or(configured),
+                _ => configured,
+            };
+            format!("sip {} {address}", l.transport)
+        })
+        .collect();
+    listening.push(format!("http {http_address}"));
+    tracing::info!(realm = %config.sip.realm, data = %data.display(), "started");
+    // Tests and scripts wait for this line.
+    println!("ready: {}", listening.join(", "));
+
+    let signal = signals.next().await;
+    let deadline = Duration::from_secs(config.shutdown.drain_timeout_secs);
+    tracing::info!(
+        signal,
+        active_calls = calls::active(),
+        "shutting down: new calls refused, waiting up to {}s for calls in progress",
+        deadline.as_secs()
+    );
+    state.draining.store(true, Ordering::Relaxed);
+    tokio::select! {
+        drained = drain(deadline) => {
+            if !drained {
+                tracing::warn!(active_calls = calls::active(), "drain deadline passed: exiting with calls in progress");
+            }
+        }
+        signal = signals.next() => {
+            tracing::warn!(signal, active_calls = calls::active(), "second signal: not waiting for calls");
+        }
+    }
+
+    sip.abort();
+    http.abort();
+    sweep.abort();
+    log_registrations.abort();
+    // The last endpoint clone closes the listeners and connections.
+    drop(endpoint);
+    // Closing the store checkpoints its WAL into the database file.
+    drop(cdr);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Waits until no call is left or `deadline` passes; whether none is left.
+async fn drain(deadline: Duration) -> bool {
+    let start = Instant::now();
+    while calls::active() > 0 {
+        if start.elapsed() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(DRAIN_POLL).await;
+    }
+    true
+}
+
+/// SIGTERM (service managers) and SIGINT (Ctrl-C).
+struct Signals {
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        Ok(Signals {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// The name of the next signal received.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => "SIGINT",
+        }
+    }
+}
+
+fn transport(name: TransportName) -> Transport {
+    match name {
+        TransportName::Udp => Transport::Udp,
+        TransportName::Tcp => Transport::Tcp,
+        TransportName::Tls => Transport::Tls,
+        TransportName::Ws => Transport::Ws,
+        TransportName::Wss => Transport::Wss,
+    }
+}
+
+fn transport_config(config: &Config) -> TransportConfig {
+    let listeners = config
+        .sip
+        .listen
+        .iter()
+        .map(|l| Listener::new(transport(l.transport), l.address.0))
+        .collect();
+    let mut transport = TransportConfig::new(listeners);
+    transport.tls_identity = config.sip.tls.as_ref().map(|tls| TlsIdentity::Files {
+        certificate_chain: tls.certificate.clone(),
+        private_key: tls.private_key.clone(),
+    });
+    transport
+}
+
+fn registrar_config(config: &Config) -> RegistrarConfig {
+    let mut registrar = RegistrarConfig::new(config.sip.realm.clone());
+    registrar.min_expires = config.registrar.min_expires;
+    registrar.max_expires = config.registrar.max_expires;
+    registrar.default_expires = config.registrar.default_expires;
+    registrar.digest.algorithms = config
+        .registrar
+        .algorithms
+        .iter()
+        .map(|a| match a {
+            DigestAlgorithm::Md5 => Algorithm::Md5,
+            DigestAlgorithm::Sha256 => Algorithm::Sha256,
+        })
+        .collect();
+    registrar
+}
+
+/// The extensions as registrar accounts. One with neither password nor
+/// HA1 gets a random password, printed for the operator.
+fn users(config: &Config) -> StaticUsers {
+    let mut users = StaticUsers::new();
+    for extension in &config.extensions {
+        let secret = match (&extension.password, &extension.ha1) {
+            (Some(password), _) => Secret::Password(password.clone()),
+            (None, Some(ha1)) => Secret::Ha1(ha1.clone()),
+            (None, None) => {
+                let password = random_password();
+                println!("extension {} password {password}", extension.number);
+                Secret::Password(password)
+            }
+        };
+        users.insert(User {
+            username: extension.number.clone(),
+            secret,
+            display_name: extension.display_name.clone(),
+            id: None,
+            email: None,
+            allow_guest_calls: false,
+        });
+    }
+    users
+}
+
+/// 16 characters from a 32-letter alphabet (80 bits) without the look-alikes
+/// 0/o and 1/l, so it can be read off a screen and typed into a phone.
+fn random_password() -> String {
+    const ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    // 256 is a multiple of 32: taking each byte modulo 32 is unbiased.
+    rand::random::<[u8; 16]>()
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(b % 32)]))
+        .collect()
+}

@@ -1,0 +1,186 @@
+//! The real `trunkline` binary on loopback ports, for the tests in this
+//! directory.
+
+#![allow(clippy::unwrap_used)]
+// a test that cannot unwrap has failed
+// Each test file compiles this module on its own and uses a part of it.
+#![allow(dead_code)]
+
+use std::io::{BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+use trunkline_testkit::{Reaped, free_port};
+
+/// How long the binary may take to say `ready`.
+const START_LIMIT: Duration = Duration::from_secs(30);
+
+/// The binary cargo built for these tests.
+pub(crate) fn trunkline() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_trunkline"))
+}
+
+/// The ```toml block that follows `<!-- test: {name} -->` in
+/// docs/configuration.md.
+pub(crate) fn docs_block(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configuration.md");
+    let docs = std::fs::read_to_string(&path).unwrap();
+    let marker = format!("<!-- test: {name} -->\n```toml\n");
+    let start = docs
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {marker:?} in the docs"))
+        + marker.len();
+    let end = docs[start..].find("\n```\n").unwrap() + start;
+    docs[start..=end].to_owned()
+}
+
+/// `trunkline check-config` on `text` written to a file.
+pub(crate) fn check_config(text: &str) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("trunkline.toml");
+    std::fs::write(&file, text).unwrap();
+    trunkline().arg("check-config").arg(&file).output().unwrap()
+}
+
+/// A running PBX: the process, its ports and data directory, and what it
+/// printed on standard output.
+pub(crate) struct Pbx {
+    pub(crate) process: Reaped,
+    pub(crate) sip_port: u16,
+    pub(crate) http_port: u16,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) stdout: Vec<String>,
+}
+
+impl Pbx {
+    /// Starts the binary on `extra` (sections other than `[sip]`, `[http]`
+    /// and `[data]`, which this fills in) and waits for its `ready` line.
+    pub(crate) fn start(extra: &str) -> Pbx {
+        let dir = tempfile::tempdir().unwrap();
+        let sip_port = free_port();
+        let http_port = free_port();
+        let config = format!(
+            "[sip]\nlisten = [\n  {{ transport = \"udp\", address = \"127.0.0.1:{sip_port}\" }},\n  \
+             {{ transport = \"tcp\", address = \"127.0.0.1:{sip_port}\" }},\n]\n\
+             [http]\naddress = \"127.0.0.1:{http_port}\"\n\
+             [data]\ndir = {:?}\n{extra}",
+            dir.path().join("data").display().to_string(),
+        );
+        let file = dir.path().join("trunkline.toml");
+        std::fs::write(&file, config).unwrap();
+        let log = std::fs::File::create(dir.path().join("trunkline.log")).unwrap();
+        let mut process = Reaped::spawn(
+            trunkline()
+                .arg("--config")
+                .arg(&file)
+                .env("RUST_LOG", "debug")
+                .stdout(Stdio::piped())
+                .stderr(log),
+        );
+        let lines = process.lines();
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut pbx = Pbx {
+            process,
+            sip_port,
+            http_port,
+            dir,
+            stdout: Vec::new(),
+        };
+        loop {
+            match receiver.recv_timeout(START_LIMIT) {
+                Ok(line) => {
+                    let ready = line.starts_with("ready: ");
+                    pbx.stdout.push(line);
+                    if ready {
+                        return pbx;
+                    }
+                }
+                Err(_) => panic!(
+                    "no ready line; stdout {:?}, log:\n{}",
+                    pbx.stdout,
+                    pbx.log()
+                ),
+            }
+        }
+    }
+
+    /// The data directory.
+    pub(crate) fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// What it logged so far.
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("trunkline.log")).unwrap_or_default()
+    }
+
+    /// `GET path` over HTTP/1.1: the status code and the body.
+    pub(crate) fn get(&self, path: &str) -> (u16, String) {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.http_port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        BufReader::new(stream)
+            .read_to_string(&mut response)
+            .unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, body.to_owned())
+    }
+
+    /// The health document.
+    pub(crate) fn health(&self) -> serde_json::Value {
+        let (status, body) = self.get("/ami/v1/health");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// Sends `signal` (`TERM`, `INT`) with kill(1).
+    pub(crate) fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.process.0.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+/// Runs SIPp scenario `scenario` (in tests/sipp/) once against the PBX as
+/// `service`, over `transport` (`u1`, `t1`), with `extra` arguments; its
+/// exit code.
+pub(crate) fn sipp(
+    pbx: &Pbx,
+    scenario: &str,
+    service: &str,
+    transport: &str,
+    extra: &[&str],
+) -> Option<i32> {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(scenario);
+    let mut command = trunkline_testkit::sipp();
+    command
+        .arg("-sf")
+        .arg(&file)
+        .args(["-s", service, "-m", "1", "-t", transport])
+        .args(["-p", &free_port().to_string()])
+        .args(extra)
+        .arg(format!("127.0.0.1:{}", pbx.sip_port));
+    Reaped::spawn(&mut command).exit_code(Duration::from_secs(60))
+}
