@@ -1,44 +1,53 @@
-//! Where calls go. **This module is the seam trunkline-engine replaces.**
-//!
-//! Until the engine lands Trunkline routes no call: every new INVITE is
-//! answered 480 Temporarily Unavailable. Everything the SIP side receives
-//! except REGISTER, out-of-dialog OPTIONS and INVITEs refused during
-//! shutdown comes here (see `sip::serve`), so the engine takes over by
-//! replacing [`handle`] with its own dispatch and [`active`] with its call
-//! table's size; nothing else in the binary changes.
+//! The call engine as the binary runs it: the configuration's media and
+//! recording settings turned into an [`EngineConfig`], the relay started
+//! on the configured port range.
 
-use crate::sip::respond;
-use trunkline_sip::{Method, StatusCode};
-use trunkline_transaction::{Endpoint, EndpointEvent};
+use crate::config::{self, Config};
+use std::sync::Arc;
+use trunkline_cdr::CdrStore;
+use trunkline_engine::{Engine, EngineConfig, MediaProxy};
+use trunkline_media::relay::{Relay, RelayConfig};
+use trunkline_registrar::{MemoryLocator, StaticUsers};
+use trunkline_transaction::Endpoint;
 
-/// Calls in progress, which a graceful shutdown waits for. None until the
-/// engine routes calls.
-pub(crate) fn active() -> usize {
-    0
-}
+/// The engine over the binary's registrar.
+pub(crate) type CallEngine = Engine<MemoryLocator, StaticUsers>;
 
-/// Takes one event of the SIP endpoint that belongs to calls.
-pub(crate) fn handle(endpoint: &Endpoint, event: EndpointEvent) {
-    let EndpointEvent::Request {
-        tx: Some(tx),
-        request,
-        ..
-    } = event
-    else {
-        // ACKs of 2xx, CANCELs matched, unacknowledged 2xx, ended dialogs
-        // and stray 2xx all concern calls this PBX never answered 2xx to:
-        // there is nothing to do.
-        return;
+/// Starts the relay and builds the engine; the caller runs
+/// [`Engine::run`] on the endpoint's events.
+pub(crate) fn engine(
+    config: &Config,
+    endpoint: Endpoint,
+    registrar: Arc<crate::pbx::Registrar>,
+    cdr: Arc<dyn CdrStore>,
+) -> Result<CallEngine, String> {
+    let media = &config.media;
+    let (relay, mut events) = Relay::start(RelayConfig {
+        address: media.address.0,
+        ports: (media.rtp_port_min, media.rtp_port_max),
+        ..RelayConfig::default()
+    })
+    .map_err(|e| format!("starting the RTP relay: {e}"))?;
+    // The engine ends calls by their signalling; the relay's events are
+    // only logged for now.
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            tracing::debug!(?event, "relay");
+        }
+    });
+    let mut engine = EngineConfig::new(config.sip.realm.clone());
+    engine.media_proxy = match media.media_proxy {
+        config::MediaProxy::Auto => MediaProxy::Auto,
+        config::MediaProxy::Always => MediaProxy::Always,
+        config::MediaProxy::Off => MediaProxy::None,
+        config::MediaProxy::Nat => MediaProxy::Nat,
     };
-    let status = if request.to_tag().is_some() {
-        // There are no dialogs yet, so an in-dialog request is for one we
-        // do not know (RFC 3261 §12.2.2).
-        StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST
-    } else if request.method() == Some(&Method::Invite) {
-        // ENGINE: route the call here. Until then, nobody can be reached.
-        StatusCode::TEMPORARILY_UNAVAILABLE
-    } else {
-        StatusCode::METHOD_NOT_ALLOWED
-    };
-    respond(endpoint, tx, &request, status);
+    engine.record = config.recording.enabled;
+    Ok(Engine::new(
+        engine,
+        endpoint,
+        registrar,
+        Some(relay),
+        Some(cdr),
+    ))
 }

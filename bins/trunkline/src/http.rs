@@ -83,7 +83,7 @@ fn answer(state: &State, request: &Request<Incoming>) -> Response<Full<Bytes>> {
     let health = Health {
         status: if draining { "draining" } else { "ok" },
         uptime_seconds: state.started.elapsed().as_secs(),
-        active_calls: crate::calls::active(),
+        active_calls: state.active_calls(),
         // Bindings held, lapsed ones included until the next expiry sweep
         // (every few seconds): counting only live ones would copy them all.
         registrations: state.registrar.locator().len(),
@@ -102,7 +102,7 @@ fn answer(state: &State, request: &Request<Incoming>) -> Response<Full<Bytes>> {
 struct Health {
     status: &'static str,
     uptime_seconds: u64,
-    active_calls: usize,
+    active_calls: u64,
     registrations: usize,
 }
 

@@ -20,7 +20,6 @@ mod calls;
 mod config;
 mod http;
 mod pbx;
-mod sip;
 
 use config::{Config, ConfigError};
 use std::io::IsTerminal;

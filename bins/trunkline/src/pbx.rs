@@ -1,14 +1,14 @@
 //! Starting the PBX from a checked configuration, and stopping it
 //! gracefully.
 
-use crate::calls;
+use crate::calls::{self, CallEngine};
 use crate::config::{Config, DigestAlgorithm, TransportName};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::broadcast::error::RecvError;
-use trunkline_cdr::SqliteCdrStore;
+use trunkline_cdr::{CdrStore, SqliteCdrStore};
 use trunkline_registrar::{Algorithm, MemoryLocator, RegistrarConfig, Secret, StaticUsers, User};
 use trunkline_transaction::transport::{Listener, TlsIdentity, TransportConfig};
 use trunkline_transaction::{Endpoint, EndpointConfig, Transport};
@@ -20,7 +20,8 @@ pub(crate) type Registrar = trunkline_registrar::Registrar<MemoryLocator, Static
 /// What the SIP and HTTP sides share.
 pub(crate) struct State {
     pub(crate) started: Instant,
-    pub(crate) registrar: Registrar,
+    pub(crate) registrar: Arc<Registrar>,
+    pub(crate) engine: CallEngine,
     draining: AtomicBool,
 }
 
@@ -28,6 +29,11 @@ impl State {
     /// Whether shutdown has begun: new calls are refused.
     pub(crate) fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
+    }
+
+    /// Calls in progress, which a graceful shutdown waits for.
+    pub(crate) fn active_calls(&self) -> u64 {
+        self.engine.stats().active_calls
     }
 }
 
@@ -58,21 +64,24 @@ pub(crate) async fn run(config: Config) -> Result<(), String> {
     // the first call; the engine will write through it.
     let cdr = SqliteCdrStore::open(&cdr_path)
         .map_err(|e| format!("opening the CDR store {}: {e}", cdr_path.display()))?;
+    let cdr: Arc<dyn CdrStore> = Arc::new(cdr);
 
-    let state = Arc::new(State {
-        started: Instant::now(),
-        registrar: Registrar::new(
-            registrar_config(&config),
-            rand::random(),
-            MemoryLocator::new(config.registrar.max_contacts),
-            users(&config),
-        ),
-        draining: AtomicBool::new(false),
-    });
-
+    let registrar = Arc::new(Registrar::new(
+        registrar_config(&config),
+        rand::random(),
+        MemoryLocator::new(config.registrar.max_contacts),
+        users(&config),
+    ));
     let (endpoint, events) = Endpoint::bind(EndpointConfig::new(transport_config(&config)))
         .await
         .map_err(|e| format!("starting SIP: {e}"))?;
+    let engine = calls::engine(&config, endpoint.clone(), registrar.clone(), cdr)?;
+    let state = Arc::new(State {
+        started: Instant::now(),
+        registrar,
+        engine: engine.clone(),
+        draining: AtomicBool::new(false),
+    });
     let (http_address, http) = crate::http::serve(config.http.address.0, state.clone())
         .await
         .map_err(|e| format!("starting HTTP on {}: {e}", config.http.address.0))?;
@@ -102,7 +111,8 @@ pub(crate) async fn run(config: Config) -> Result<(), String> {
             }
         }
     });
-    let sip = tokio::spawn(crate::sip::serve(endpoint.clone(), events, state.clone()));
+    // REGISTER, OPTIONS, calls and everything in their dialogs.
+    let sip = tokio::spawn(async move { engine.run(events).await });
 
     let mut listening: Vec<String> = config
         .sip
@@ -129,19 +139,20 @@ pub(crate) async fn run(config: Config) -> Result<(), String> {
     let deadline = Duration::from_secs(config.shutdown.drain_timeout_secs);
     tracing::info!(
         signal,
-        active_calls = calls::active(),
+        active_calls = state.active_calls(),
         "shutting down: new calls refused, waiting up to {}s for calls in progress",
         deadline.as_secs()
     );
     state.draining.store(true, Ordering::Relaxed);
+    state.engine.stop_accepting();
     tokio::select! {
-        drained = drain(deadline) => {
+        drained = drain(&state, deadline) => {
             if !drained {
-                tracing::warn!(active_calls = calls::active(), "drain deadline passed: exiting with calls in progress");
+                tracing::warn!(active_calls = state.active_calls(), "drain deadline passed: exiting with calls in progress");
             }
         }
         signal = signals.next() => {
-            tracing::warn!(signal, active_calls = calls::active(), "second signal: not waiting for calls");
+            tracing::warn!(signal, active_calls = state.active_calls(), "second signal: not waiting for calls");
         }
     }
 
@@ -149,18 +160,20 @@ pub(crate) async fn run(config: Config) -> Result<(), String> {
     http.abort();
     sweep.abort();
     log_registrations.abort();
-    // The last endpoint clone closes the listeners and connections.
+    // The last endpoint clone closes the listeners and connections; the
+    // engine's records are stored before its calls stop counting, and the
+    // store checkpoints its WAL into the database file when the engine,
+    // its last holder, goes.
     drop(endpoint);
-    // Closing the store checkpoints its WAL into the database file.
-    drop(cdr);
+    drop(state);
     tracing::info!("stopped");
     Ok(())
 }
 
 /// Waits until no call is left or `deadline` passes; whether none is left.
-async fn drain(deadline: Duration) -> bool {
+async fn drain(state: &State, deadline: Duration) -> bool {
     let start = Instant::now();
-    while calls::active() > 0 {
+    while state.active_calls() > 0 {
         if start.elapsed() >= deadline {
             return false;
         }

@@ -1,14 +1,18 @@
 //! The `trunkline` binary running on loopback ports from a temporary
 //! configuration: the health endpoint, registration by SIPp over UDP and
-//! TCP, random demo passwords, the 480 every INVITE gets until the engine
-//! routes calls, and graceful shutdown on SIGTERM and SIGINT.
+//! TCP, random demo passwords, INVITEs challenged and refused for an
+//! unregistered callee, a call between two SIPp phones with its record,
+//! and graceful shutdown on SIGTERM and SIGINT.
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
 mod common;
 
 use common::{Pbx, sipp};
+use std::path::Path;
 use std::time::Duration;
+use trunkline_cdr::{CdrQuery, CdrStore, Disposition, SqliteCdrStore};
+use trunkline_testkit::{Reaped, free_port};
 
 /// How long a graceful shutdown with no call in progress may take.
 const STOP_LIMIT: Duration = Duration::from_secs(10);
@@ -129,20 +133,87 @@ fn an_extension_without_a_password_gets_a_printed_random_one_that_registers() {
     assert!(!again.stdout.iter().any(|l| l.ends_with(&password)));
 }
 
-/// Until trunkline-engine routes calls, the calls seam answers 480
-/// (src/calls.rs): this test changes when the engine lands.
+/// An INVITE without credentials is challenged (407); with them, a call
+/// to an extension that is not registered gets 480.
 #[test]
-fn an_invite_gets_480_until_the_engine_routes_calls() {
+fn an_invite_is_challenged_then_an_unregistered_callee_gets_480() {
     let pbx = Pbx::start(EXTENSIONS);
     for transport in ["u1", "t1"] {
         assert_eq!(
-            sipp(&pbx, "invite_480.xml", "1002", transport, &[]),
+            sipp(
+                &pbx,
+                "call_unreachable.xml",
+                "1002",
+                transport,
+                &["-au", "1001", "-ap", "first-secret"]
+            ),
             Some(0),
             "{transport}: {}",
             pbx.log()
         );
     }
     assert_eq!(pbx.health()["active_calls"], 0);
+}
+
+/// The first real call: SIPp registers 1002 from a port, a SIPp UAS then
+/// answers on that port (the registration's flow, where the PBX sends),
+/// and SIPp as 1001 calls 1002 through the PBX, talks and hangs up. The
+/// call leaves an `ANSWERED` record in the CDR store.
+#[test]
+fn sipp_calls_a_registered_sipp_through_the_pbx() {
+    let pbx = Pbx::start(EXTENSIONS);
+    let callee_port = free_port();
+    let register = |port: u16| {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp/register.xml");
+        let mut command = trunkline_testkit::sipp();
+        command
+            .arg("-sf")
+            .arg(&file)
+            .args(["-s", "1002", "-m", "1", "-t", "u1"])
+            .args(["-au", "1002", "-ap", "second-secret"])
+            .args(["-p", &port.to_string()])
+            .arg(format!("127.0.0.1:{}", pbx.sip_port));
+        Reaped::spawn(&mut command).exit_code(Duration::from_secs(60))
+    };
+    assert_eq!(register(callee_port), Some(0), "{}", pbx.log());
+    let mut callee = trunkline_testkit::sipp();
+    callee
+        .args(["-sn", "uas", "-m", "1", "-t", "u1"])
+        .args(["-p", &callee_port.to_string()])
+        .args(["-mp", &free_port().to_string()]);
+    let mut callee = Reaped::spawn(&mut callee);
+    // SIPp listens once it has started; give it a moment, bounded.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        sipp(
+            &pbx,
+            "call_answered.xml",
+            "1002",
+            "u1",
+            &["-au", "1001", "-ap", "first-secret"]
+        ),
+        Some(0),
+        "{}",
+        pbx.log()
+    );
+    assert_eq!(
+        callee.exit_code(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        pbx.log()
+    );
+    assert_eq!(pbx.health()["active_calls"], 0);
+
+    let store = SqliteCdrStore::open(pbx.data().join("cdr.sqlite")).unwrap();
+    let records = store.query(&CdrQuery::default()).unwrap().records;
+    assert_eq!(records.len(), 1, "{records:?}");
+    let record = &records[0];
+    assert_eq!(record.disposition, Disposition::Answered);
+    assert_eq!(
+        (record.caller.number.as_str(), record.callee.number.as_str()),
+        ("1001", "1002")
+    );
+    assert!(record.billsec <= record.duration);
 }
 
 #[test]
