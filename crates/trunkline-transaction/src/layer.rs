@@ -323,6 +323,7 @@ impl Transactions {
 
     /// When [`Transactions::handle_timeout`] must be called next.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
+        self.tidy();
         while let Some(Reverse((at, timer))) = self.out.timers.peek().copied() {
             if self.is_armed(at, timer) {
                 return Some(at);
@@ -330,6 +331,41 @@ impl Transactions {
             self.out.timers.pop();
         }
         None
+    }
+
+    /// Gives back memory a burst left behind. A timer is disarmed by
+    /// forgetting it in its transaction, not by removing it from the heap,
+    /// so the heap keeps disarmed entries until they come due — the
+    /// unanswered-INVITE guard of every answered INVITE for 3 minutes. When
+    /// they outnumber the live transactions many times over, the heap is
+    /// rebuilt from the armed ones; and the tables, which never shrink by
+    /// themselves, are shrunk once a burst has passed. Each rebuild or
+    /// shrink follows as many insertions as it removes, so the cost is
+    /// constant per transaction.
+    fn tidy(&mut self) {
+        /// Below these, nothing is worth tidying: timer entries, and table
+        /// slots (a server transaction takes most of a kilobyte).
+        const FEW_TIMERS: usize = 256;
+        const SMALL: usize = 32;
+        let live = self.len();
+        if self.out.timers.len() > FEW_TIMERS + 8 * live {
+            let mut timers = std::mem::take(&mut self.out.timers).into_vec();
+            timers.retain(|Reverse((at, timer))| self.is_armed(*at, *timer));
+            self.out.timers = BinaryHeap::from(timers);
+            self.out.timers.shrink_to_fit();
+        }
+        fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
+            if map.capacity() > SMALL && map.len() < map.capacity() / 4 {
+                map.shrink_to(map.len() * 2);
+            }
+        }
+        shrink(&mut self.clients);
+        shrink(&mut self.client_keys);
+        shrink(&mut self.servers);
+        shrink(&mut self.server_keys);
+        shrink(&mut self.merges);
+        shrink(&mut self.acks);
+        shrink(&mut self.dialogs);
     }
 
     fn is_armed(&self, at: Instant, timer: TimerRef) -> bool {
