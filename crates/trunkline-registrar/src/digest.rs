@@ -288,6 +288,8 @@ impl Digest {
         let oldest = seconds(now).saturating_sub(self.config.nonce_lifetime.as_secs());
         self.counts
             .retain(|nonce, _| self.issued(nonce).is_some_and(|at| at >= oldest));
+        // A burst of calls leaves the map at its peak size; give it back.
+        self.counts.shrink_to_fit();
     }
 
     /// Nonces whose counts are remembered.
