@@ -1,0 +1,176 @@
+//! CPU per recorded call second: 50 packets a second of 160-byte G.711 on
+//! each leg (PCMU caller, PCMA callee) into a WAV file on tmpfs where there
+//! is one. The goal is at most 20 µs per call second.
+//!
+//! Criterion times the whole of it. The split that follows it reads the
+//! process's user and system CPU time from `/proc`: the system part is the
+//! kernel copying each second's 32 KiB into the page cache, which costs
+//! what any writer of that file would pay.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+use trunkline_media::g711;
+use trunkline_recording::{Recorder, RtpMedia, Side};
+
+/// Seconds per recording: a file is finished and a new one started after
+/// this many, so creating and finishing files is counted, amortized over
+/// a short call.
+const CALL_SECONDS: u32 = 60;
+
+/// Call seconds recorded for the user/system split: enough for `/proc`'s
+/// 10 ms ticks to be well under 1% of it.
+const SPLIT_SECONDS: u32 = 1000 * CALL_SECONDS;
+
+/// One second of a tone in 20 ms packets.
+fn tone(frequency: f64, encode: fn(i16) -> u8) -> Vec<[u8; 160]> {
+    (0..50)
+        .map(|packet| {
+            std::array::from_fn(|i| {
+                let n = f64::from(packet * 160 + i as u32);
+                let phase = std::f64::consts::TAU * frequency * n / 8000.0;
+                encode((8000.0 * phase.sin()) as i16)
+            })
+        })
+        .collect()
+}
+
+/// Records call seconds into files in a directory, a new file every
+/// [`CALL_SECONDS`].
+struct Calls {
+    dir: TempDir,
+    caller: Vec<[u8; 160]>,
+    callee: Vec<[u8; 160]>,
+    files: u32,
+    call: Option<(Recorder, Instant)>,
+    second: u32,
+}
+
+impl Calls {
+    fn new() -> Self {
+        // tmpfs keeps the disk out of a CPU figure.
+        let shm = Path::new("/dev/shm");
+        let dir = if shm.is_dir() {
+            tempfile::tempdir_in(shm)
+        } else {
+            tempfile::tempdir()
+        };
+        Calls {
+            dir: dir.expect("temporary directory"),
+            caller: tone(400.0, g711::ulaw_encode),
+            callee: tone(1000.0, g711::alaw_encode),
+            files: 0,
+            call: None,
+            second: 0,
+        }
+    }
+
+    fn record_second(&mut self) {
+        let (recorder, start) = self.call.get_or_insert_with(|| {
+            self.files += 1;
+            let path = self.dir.path().join(format!("{}.wav", self.files));
+            let start = Instant::now();
+            (Recorder::create(&path, start).expect("create"), start)
+        });
+        for (n, (left, right)) in self.caller.iter().zip(&self.callee).enumerate() {
+            let packet = self.second * 50 + n as u32;
+            let now = *start + Duration::from_millis(20 * u64::from(packet));
+            let media = RtpMedia {
+                timestamp: 160 * packet,
+                sequence: packet as u16,
+                payload_type: 0,
+                payload: left,
+            };
+            recorder.push(Side::Caller, now, media).expect("push");
+            let media = RtpMedia {
+                payload_type: 8,
+                payload: right,
+                ..media
+            };
+            recorder.push(Side::Callee, now, media).expect("push");
+        }
+        self.second += 1;
+        if self.second == CALL_SECONDS {
+            self.finish();
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some((recorder, start)) = self.call.take() {
+            let end = start + Duration::from_secs(u64::from(self.second));
+            recorder.finish(end).expect("finish");
+        }
+        self.second = 0;
+    }
+
+    /// Finishes the current file and removes every file: they are not
+    /// needed once timed.
+    fn clear(&mut self) {
+        self.finish();
+        for entry in std::fs::read_dir(self.dir.path()).expect("list").flatten() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+fn record(c: &mut Criterion) {
+    let mut calls = Calls::new();
+    c.bench_function("record one call second (2 × 50 packets)", |b| {
+        b.iter_custom(|iters| {
+            let began = Instant::now();
+            for _ in 0..iters {
+                calls.record_second();
+            }
+            calls.finish();
+            let elapsed = began.elapsed();
+            calls.clear();
+            elapsed
+        })
+    });
+}
+
+/// This process's user and system CPU time so far, if `/proc` tells.
+fn cpu_times() -> Option<(Duration, Duration)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name, which is in parentheses and may
+    // hold spaces: utime and stime are the 12th and 13th of them.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    // Clock ticks of USER_HZ, which Linux fixes at 100 for user space.
+    let mut ticks = || {
+        fields
+            .next()?
+            .parse::<u64>()
+            .ok()
+            .map(|t| Duration::from_millis(10 * t))
+    };
+    Some((ticks()?, ticks()?))
+}
+
+fn cpu_split(_: &mut Criterion) {
+    let mut calls = Calls::new();
+    let Some((user0, system0)) = cpu_times() else {
+        println!("no /proc/self/stat: no user/system split");
+        return;
+    };
+    for second in 1..=SPLIT_SECONDS {
+        calls.record_second();
+        // Ten calls' files at a time on tmpfs, not a thousand; deleting
+        // them is counted too.
+        if second % (10 * CALL_SECONDS) == 0 {
+            calls.clear();
+        }
+    }
+    let Some((user1, system1)) = cpu_times() else {
+        return;
+    };
+    let per_second = |d: Duration| d.as_secs_f64() * 1e6 / f64::from(SPLIT_SECONDS);
+    let (user, system) = (per_second(user1 - user0), per_second(system1 - system0));
+    println!(
+        "CPU per recorded call second over {SPLIT_SECONDS} s (files deleted as they go): user {user:.1} µs + system {system:.1} µs = {:.1} µs (goal ≤ 20 µs)",
+        user + system
+    );
+}
+
+criterion_group!(benches, record, cpu_split);
+criterion_main!(benches);
