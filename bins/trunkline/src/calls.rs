@@ -43,6 +43,7 @@ pub(crate) fn engine(
         config::MediaProxy::Nat => MediaProxy::Nat,
     };
     engine.record = config.recording.enabled;
+    engine.recordings = Some(config.recording_dir());
     Ok(Engine::new(
         engine,
         endpoint,

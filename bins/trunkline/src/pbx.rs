@@ -59,6 +59,7 @@ pub(crate) async fn run(config: Config) -> Result<(), String> {
             recordings.display()
         )
     })?;
+    repair_recordings(&recordings);
     let cdr_path = config.cdr_path();
     // Opened now so that a bad path or a newer schema stops the start, not
     // the first call; the engine will write through it.
@@ -168,6 +169,24 @@ pub(crate) async fn run(config: Config) -> Result<(), String> {
     drop(state);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Fixes the headers of recordings a crash cut off, so every file in the
+/// directory plays. A file that cannot be repaired is reported and left.
+fn repair_recordings(dir: &std::path::Path) {
+    let repaired = match trunkline_recording::repair_dir(dir) {
+        Ok(repaired) => repaired,
+        Err(e) => return tracing::warn!("recordings not checked: {e}"),
+    };
+    for file in repaired {
+        match file.outcome {
+            Ok(trunkline_recording::Repair::Intact) => {}
+            Ok(repair) => {
+                tracing::info!(path = %file.path.display(), ?repair, "recording repaired")
+            }
+            Err(e) => tracing::warn!(path = %file.path.display(), "recording not repaired: {e}"),
+        }
+    }
 }
 
 /// Waits until no call is left or `deadline` passes; whether none is left.

@@ -163,19 +163,7 @@ fn an_invite_is_challenged_then_an_unregistered_callee_gets_480() {
 fn sipp_calls_a_registered_sipp_through_the_pbx() {
     let pbx = Pbx::start(EXTENSIONS);
     let callee_port = free_port();
-    let register = |port: u16| {
-        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp/register.xml");
-        let mut command = trunkline_testkit::sipp();
-        command
-            .arg("-sf")
-            .arg(&file)
-            .args(["-s", "1002", "-m", "1", "-t", "u1"])
-            .args(["-au", "1002", "-ap", "second-secret"])
-            .args(["-p", &port.to_string()])
-            .arg(format!("127.0.0.1:{}", pbx.sip_port));
-        Reaped::spawn(&mut command).exit_code(Duration::from_secs(60))
-    };
-    assert_eq!(register(callee_port), Some(0), "{}", pbx.log());
+    assert_eq!(register_from(&pbx, callee_port), Some(0), "{}", pbx.log());
     let mut callee = trunkline_testkit::sipp();
     callee
         .args(["-sn", "uas", "-m", "1", "-t", "u1"])
@@ -214,6 +202,86 @@ fn sipp_calls_a_registered_sipp_through_the_pbx() {
         ("1001", "1002")
     );
     assert!(record.billsec <= record.duration);
+}
+
+/// A WAV header as a crash leaves it: sizes still zero, samples after it.
+fn cut_off_wav(frames: usize) -> Vec<u8> {
+    let mut wav = Vec::new();
+    wav.extend_from_slice(b"RIFF\0\0\0\0WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    wav.extend_from_slice(&2u16.to_le_bytes()); // stereo
+    wav.extend_from_slice(&8000u32.to_le_bytes());
+    wav.extend_from_slice(&32000u32.to_le_bytes()); // bytes a second
+    wav.extend_from_slice(&4u16.to_le_bytes()); // bytes a frame
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data\0\0\0\0");
+    wav.resize(wav.len() + frames * 4, 0);
+    wav
+}
+
+/// With recording on, a call's record names its WAV file, finished when
+/// the record is stored; a recording cut off by a crash is repaired when
+/// the PBX starts.
+#[test]
+fn recordings_are_written_and_repaired_at_start() {
+    let config = format!("{EXTENSIONS}\n[recording]\nenabled = true\n");
+    let dir = tempfile::tempdir().unwrap();
+    let recordings = dir.path().join("data/recordings");
+    std::fs::create_dir_all(&recordings).unwrap();
+    let crashed = recordings.join("crashed.wav");
+    std::fs::write(&crashed, cut_off_wav(400)).unwrap();
+    let pbx = Pbx::start_in(dir, &config);
+    let repaired = hound::WavReader::open(&crashed).unwrap();
+    assert_eq!(repaired.duration(), 400, "{}", pbx.log());
+
+    let callee_port = free_port();
+    assert_eq!(register_from(&pbx, callee_port), Some(0), "{}", pbx.log());
+    let mut callee = trunkline_testkit::sipp();
+    callee
+        .args(["-sn", "uas", "-m", "1", "-t", "u1"])
+        .args(["-p", &callee_port.to_string()])
+        .args(["-mp", &free_port().to_string()]);
+    let mut callee = Reaped::spawn(&mut callee);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        sipp(
+            &pbx,
+            "call_answered.xml",
+            "1002",
+            "u1",
+            &["-au", "1001", "-ap", "first-secret"]
+        ),
+        Some(0),
+        "{}",
+        pbx.log()
+    );
+    assert_eq!(callee.exit_code(Duration::from_secs(30)), Some(0));
+    let store = SqliteCdrStore::open(pbx.data().join("cdr.sqlite")).unwrap();
+    let records = store.query(&CdrQuery::default()).unwrap().records;
+    let path = records[0].recording.clone().expect("a recording reference");
+    assert!(
+        path.starts_with(&recordings.display().to_string()),
+        "{path}"
+    );
+    let wav = hound::WavReader::open(&path).unwrap();
+    assert_eq!((wav.spec().channels, wav.spec().sample_rate), (2, 8000));
+    // SIPp sends no RTP: a second of call, all silence, is still there.
+    assert!(wav.duration() >= 4000, "{} frames", wav.duration());
+}
+
+/// SIPp registers 1002 from `port` (where the PBX will send its calls).
+fn register_from(pbx: &Pbx, port: u16) -> Option<i32> {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp/register.xml");
+    let mut command = trunkline_testkit::sipp();
+    command
+        .arg("-sf")
+        .arg(&file)
+        .args(["-s", "1002", "-m", "1", "-t", "u1"])
+        .args(["-au", "1002", "-ap", "second-secret"])
+        .args(["-p", &port.to_string()])
+        .arg(format!("127.0.0.1:{}", pbx.sip_port));
+    Reaped::spawn(&mut command).exit_code(Duration::from_secs(60))
 }
 
 #[test]

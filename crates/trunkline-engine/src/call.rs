@@ -55,6 +55,8 @@ struct Call<L, U> {
     input: mpsc::Sender<CallInput>,
     record: CdrBuilder,
     media: Option<Session>,
+    /// The recording task, which finishes its file once `media` closes.
+    recording: Option<tokio::task::JoinHandle<()>>,
     call_id: String,
 }
 
@@ -115,6 +117,7 @@ pub(crate) async fn run<L, U>(
         input,
         record,
         media: None,
+        recording: None,
         call_id,
     };
     call.flow(SipDirection::Received, &call.invite.clone(), peer);
@@ -122,7 +125,7 @@ pub(crate) async fn run<L, U>(
     // The A dialog is routed here from our first response with a tag on,
     // answered or not.
     let a_dialog = call.a_dialog();
-    let cdr = call.finish(hangup);
+    let cdr = call.finish(hangup).await;
     for dialog in dialogs.into_iter().chain([a_dialog]) {
         engine.shared.by_dialog.remove(&dialog);
     }
@@ -410,6 +413,7 @@ where
                             };
                         }
                         self.record.answered(SystemTime::now());
+                        self.start_recording();
                         self.engine.emit(CallEvent::Answered { call_id: self.call_id.clone() });
                         return Outcome::Answered { fork, dialog };
                     }
@@ -753,10 +757,29 @@ where
         ));
     }
 
-    /// Closes the media (the relay frees its ports) and the record.
-    fn finish(self, hangup: Hangup) -> trunkline_cdr::Cdr {
-        drop(self.media);
-        self.record.end(SystemTime::now(), hangup)
+    /// Records the conversation if the configuration asks for it and the
+    /// media goes through the relay (without it there is nothing to tap).
+    fn start_recording(&mut self) {
+        let config = &self.engine.shared.config;
+        let (true, Some(dir), Some(media)) = (config.record, &config.recordings, &self.media)
+        else {
+            return;
+        };
+        let path = dir.join(format!("{}.wav", self.record.id().as_str()));
+        self.record.recording(path.display().to_string());
+        self.recording = Some(crate::record::start(media, path, self.call_id.clone()));
+    }
+
+    /// Closes the media (the relay frees its ports), waits for the
+    /// recording to be finished, and closes the record.
+    async fn finish(mut self, hangup: Hangup) -> trunkline_cdr::Cdr {
+        let ended = SystemTime::now();
+        drop(self.media.take());
+        if let Some(recording) = self.recording.take() {
+            // Its tap closed with the session: the file is finished next.
+            let _ = recording.await;
+        }
+        self.record.end(ended, hangup)
     }
 }
 

@@ -22,9 +22,11 @@
 
 mod anchor;
 mod call;
+mod record;
 
 use dashmap::DashMap;
 use serde::Serialize;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -64,6 +66,9 @@ pub struct EngineConfig {
     pub media_proxy: MediaProxy,
     /// Whether calls are recorded (forces anchoring under `auto`).
     pub record: bool,
+    /// Where recordings go, one WAV per call named after its record's id;
+    /// `None` records nothing even when `record` is set.
+    pub recordings: Option<PathBuf>,
     /// How long a request sent on one leg for the other (a BYE, a
     /// re-INVITE) may take before it is given up. 32 s by default (64·T1).
     pub request_timeout: Duration,
@@ -77,6 +82,7 @@ impl EngineConfig {
             ring_timeout: Duration::from_secs(60),
             media_proxy: MediaProxy::Auto,
             record: false,
+            recordings: None,
             request_timeout: Duration::from_secs(32),
         }
     }

@@ -276,3 +276,106 @@ async fn hold_passes_across_and_the_callee_can_hang_up() {
     let record = &stored(&pbx)[0];
     assert_eq!(record.hangup.by, trunkline_cdr::Side::Callee);
 }
+
+/// 20 ms of a `hz` tone as µ-law, starting at sample `start`.
+fn tone(hz: f64, start: u32) -> Vec<u8> {
+    (start..start + 160)
+        .map(|n| {
+            let t = f64::from(n) / 8000.0;
+            let sample = (8000.0 * (2.0 * std::f64::consts::PI * hz * t).sin()) as i16;
+            trunkline_media::g711::ulaw_encode(sample)
+        })
+        .collect()
+}
+
+/// The tone's frequency from zero crossings of `samples`.
+fn frequency(samples: &[i16]) -> f64 {
+    let crossings = samples
+        .windows(2)
+        .filter(|w| (w[0] < 0) != (w[1] < 0))
+        .count();
+    crossings as f64 / 2.0 / (samples.len() as f64 / 8000.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_call_leaves_each_side_on_its_own_channel() {
+    let recordings = tempfile::tempdir().unwrap();
+    let dir = recordings.path().to_owned();
+    let pbx = pbx(
+        move |c| {
+            c.record = true;
+            c.recordings = Some(dir);
+        },
+        33300,
+    )
+    .await;
+    let alice = Phone::new("1001", "secret1", pbx.addr).await;
+    let mut bob = Phone::new("1002", "secret2", pbx.addr).await;
+    bob.register().await;
+    let (mut invite, _) = alice.call("1002", alice.sdp("sendrecv")).await;
+    let (tx, offer) = bob.incoming().await;
+    let to_bob = media_of(&offer);
+    bob.answer(tx, &offer, StatusCode::OK, Some(bob.sdp("sendrecv")));
+    let (ok, a_dialog) = final_of(&mut invite).await;
+    let a_dialog = a_dialog.unwrap();
+    alice
+        .endpoint
+        .ack_in_dialog(invite.id(), &a_dialog, 2)
+        .unwrap();
+    let to_alice = media_of(&ok);
+
+    // One second of 400 Hz from the caller and 1000 Hz from the callee,
+    // paced as a phone sends it.
+    for seq in 0..50u16 {
+        let header = |ssrc| trunkline_media::rtp::RtpHeader {
+            payload_type: 0,
+            sequence: seq,
+            timestamp: u32::from(seq) * 160,
+            ssrc,
+            ..Default::default()
+        };
+        let mut buf = [0u8; 200];
+        let n = header(1)
+            .write(&tone(400.0, u32::from(seq) * 160), &mut buf)
+            .unwrap();
+        alice.rtp.send_to(&buf[..n], to_alice).unwrap();
+        let n = header(2)
+            .write(&tone(1000.0, u32::from(seq) * 160), &mut buf)
+            .unwrap();
+        bob.rtp.send_to(&buf[..n], to_bob).unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let bye = alice
+        .endpoint
+        .request_in_dialog(&a_dialog, trunkline_sip::Method::Bye)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut bye_tx = alice.endpoint.send_in_dialog(&a_dialog, bye).unwrap();
+    bob.answer_in_dialog(Method::Bye).await;
+    final_of(&mut bye_tx).await;
+    idle(&pbx.engine).await;
+
+    let record = &stored(&pbx)[0];
+    let path = record.recording.clone().expect("a recording reference");
+    let mut wav = hound::WavReader::open(&path).unwrap();
+    let spec = wav.spec();
+    assert_eq!(
+        (spec.channels, spec.sample_rate, spec.bits_per_sample),
+        (2, 8000, 16)
+    );
+    let samples: Vec<i16> = wav.samples::<i16>().map(Result::unwrap).collect();
+    let (left, right): (Vec<i16>, Vec<i16>) = samples.chunks(2).map(|f| (f[0], f[1])).unzip();
+    // The middle of the call: both tones are on by then.
+    let (from, to) = (left.len() / 4, left.len() * 3 / 4);
+    assert!(to - from > 2000, "{} frames recorded", left.len());
+    let (caller, callee) = (frequency(&left[from..to]), frequency(&right[from..to]));
+    assert!(
+        (caller - 400.0).abs() < 20.0,
+        "caller channel at {caller} Hz"
+    );
+    assert!(
+        (callee - 1000.0).abs() < 20.0,
+        "callee channel at {callee} Hz"
+    );
+}

@@ -58,7 +58,12 @@ impl Pbx {
     /// Starts the binary on `extra` (sections other than `[sip]`, `[http]`
     /// and `[data]`, which this fills in) and waits for its `ready` line.
     pub(crate) fn start(extra: &str) -> Pbx {
-        let dir = tempfile::tempdir().unwrap();
+        Pbx::start_in(tempfile::tempdir().unwrap(), extra)
+    }
+
+    /// [`Pbx::start`] with its data under `dir` (in `dir/data`), which
+    /// the test may have filled beforehand.
+    pub(crate) fn start_in(dir: tempfile::TempDir, extra: &str) -> Pbx {
         let sip_port = free_port();
         let http_port = free_port();
         let config = format!(
