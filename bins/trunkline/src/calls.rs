@@ -42,6 +42,7 @@ pub(crate) fn engine(
         config::MediaProxy::Off => MediaProxy::None,
         config::MediaProxy::Nat => MediaProxy::Nat,
     };
+    engine.ring_timeout = std::time::Duration::from_secs(config.calls.ring_timeout_secs);
     engine.record = config.recording.enabled;
     engine.recordings = Some(config.recording_dir());
     Ok(Engine::new(

@@ -52,6 +52,10 @@ fn faulty_files_exit_1_with_every_fault_named_by_key() {
             ],
         ),
         (
+            "[calls]\nring_timeout_secs = 0\n",
+            &["calls.ring_timeout_secs: must be at least 1"],
+        ),
+        (
             "[registrar]\nmax_expires = \"soon\"\n",
             &["registrar.max_expires: invalid type: string \"soon\", expected u32 (line 2)"],
         ),

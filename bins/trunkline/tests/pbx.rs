@@ -270,6 +270,67 @@ fn recordings_are_written_and_repaired_at_start() {
     assert!(wav.duration() >= 4000, "{} frames", wav.duration());
 }
 
+/// SIPp as 1002 registers from a port and then runs `callee` there, while
+/// SIPp as 1001 runs `caller` against the PBX; both must succeed.
+fn call_between(pbx: &Pbx, caller: &str, callee: &str) {
+    let callee_port = free_port();
+    assert_eq!(register_from(pbx, callee_port), Some(0), "{}", pbx.log());
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(callee);
+    let mut phone = trunkline_testkit::sipp();
+    phone
+        .arg("-sf")
+        .arg(&file)
+        .args(["-m", "1", "-t", "u1", "-p", &callee_port.to_string()]);
+    let mut phone = Reaped::spawn(&mut phone);
+    std::thread::sleep(Duration::from_millis(300));
+    let args = ["-au", "1001", "-ap", "first-secret"];
+    assert_eq!(
+        sipp(pbx, caller, "1002", "u1", &args),
+        Some(0),
+        "{caller}: {}",
+        pbx.log()
+    );
+    assert_eq!(
+        phone.exit_code(Duration::from_secs(30)),
+        Some(0),
+        "{callee}: {}",
+        pbx.log()
+    );
+}
+
+/// Calls that are not answered, each with the disposition its record
+/// keeps: the callee busy (486 → `BUSY`), nobody answering before
+/// `calls.ring_timeout_secs` (480 → `NO ANSWER`, the phone cancelled),
+/// the caller hanging up while it rings (487 → `NO ANSWER`).
+#[test]
+fn busy_unanswered_and_cancelled_calls_between_sipp_phones() {
+    let pbx = Pbx::start(&format!("{EXTENSIONS}\n[calls]\nring_timeout_secs = 2\n"));
+    call_between(&pbx, "call_busy.xml", "uas_busy.xml");
+    call_between(&pbx, "call_no_answer.xml", "uas_ring.xml");
+    call_between(&pbx, "call_cancel.xml", "uas_ring.xml");
+    assert_eq!(pbx.health()["active_calls"], 0);
+    let store = SqliteCdrStore::open(pbx.data().join("cdr.sqlite")).unwrap();
+    let query = CdrQuery {
+        order: trunkline_cdr::Order::OldestFirst,
+        ..CdrQuery::default()
+    };
+    let records = store.query(&query).unwrap().records;
+    let outcomes: Vec<(Disposition, Option<u16>)> = records
+        .iter()
+        .map(|r| (r.disposition, r.hangup.sip_status))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (Disposition::Busy, Some(486)),
+            (Disposition::NoAnswer, Some(480)),
+            (Disposition::NoAnswer, Some(487)),
+        ]
+    );
+}
+
 /// SIPp registers 1002 from `port` (where the PBX will send its calls).
 fn register_from(pbx: &Pbx, port: u16) -> Option<i32> {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp/register.xml");

@@ -31,6 +31,7 @@ pub(crate) struct Config {
     pub(crate) recording: Recording,
     pub(crate) cdr: Cdr,
     pub(crate) shutdown: Shutdown,
+    pub(crate) calls: Calls,
     pub(crate) extensions: Vec<Extension>,
     pub(crate) groups: Vec<Group>,
     pub(crate) routes: Vec<Route>,
@@ -270,6 +271,21 @@ impl Default for Shutdown {
     fn default() -> Self {
         Shutdown {
             drain_timeout_secs: 30,
+        }
+    }
+}
+
+/// `[calls]`: how calls between extensions ring.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Calls {
+    pub(crate) ring_timeout_secs: u64,
+}
+
+impl Default for Calls {
+    fn default() -> Self {
+        Calls {
+            ring_timeout_secs: 60,
         }
     }
 }

@@ -17,6 +17,9 @@ pub(super) fn check(config: &Config) -> Vec<ConfigError> {
     groups(config, &extensions, &mut errors);
     trunks(config, &extensions, &mut errors);
     routes(config, &extensions, &mut errors);
+    if config.calls.ring_timeout_secs == 0 {
+        errors.push("calls.ring_timeout_secs", "must be at least 1");
+    }
     errors.0
 }
 
