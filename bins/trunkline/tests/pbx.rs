@@ -331,6 +331,50 @@ fn busy_unanswered_and_cancelled_calls_between_sipp_phones() {
     );
 }
 
+/// Parallel forking: 1002 is registered from two phones; one rings and
+/// never answers, the other answers. The caller gets the answer, the
+/// ringing phone a CANCEL (its scenario fails without one), and one
+/// `ANSWERED` record is kept.
+#[test]
+fn a_call_rings_every_phone_of_the_callee_and_the_first_answer_wins() {
+    let pbx = Pbx::start(EXTENSIONS);
+    let mut phones = Vec::new();
+    for callee in ["uas_ring.xml", "uas_answer.xml"] {
+        let port = free_port();
+        assert_eq!(register_from(&pbx, port), Some(0), "{}", pbx.log());
+        let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/sipp")
+            .join(callee);
+        let mut phone = trunkline_testkit::sipp();
+        phone
+            .arg("-sf")
+            .arg(&file)
+            .args(["-m", "1", "-t", "u1", "-p", &port.to_string()]);
+        phones.push((callee, Reaped::spawn(&mut phone)));
+    }
+    assert_eq!(pbx.health()["registrations"], 2);
+    std::thread::sleep(Duration::from_millis(300));
+    let args = ["-au", "1001", "-ap", "first-secret"];
+    assert_eq!(
+        sipp(&pbx, "call_answered.xml", "1002", "u1", &args),
+        Some(0),
+        "{}",
+        pbx.log()
+    );
+    for (callee, mut phone) in phones {
+        assert_eq!(
+            phone.exit_code(Duration::from_secs(30)),
+            Some(0),
+            "{callee}: {}",
+            pbx.log()
+        );
+    }
+    let store = SqliteCdrStore::open(pbx.data().join("cdr.sqlite")).unwrap();
+    let records = store.query(&CdrQuery::default()).unwrap().records;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].disposition, Disposition::Answered);
+}
+
 /// SIPp registers 1002 from `port` (where the PBX will send its calls).
 fn register_from(pbx: &Pbx, port: u16) -> Option<i32> {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp/register.xml");

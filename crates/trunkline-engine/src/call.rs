@@ -517,6 +517,17 @@ where
                     dialog,
                 } => {
                     self.flow(SipDirection::Received, &request, peer);
+                    if dialog != *a_dialog && dialog != *b_dialog {
+                        // The early dialog of a fork that lost: it is over.
+                        if let Some(tx) = tx {
+                            self.engine.reply(
+                                tx,
+                                &request,
+                                StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST,
+                            );
+                        }
+                        continue;
+                    }
                     let from_a = dialog == *a_dialog;
                     let (to, side) = if from_a {
                         (b_dialog, Side::Caller)
@@ -543,10 +554,14 @@ where
                 }
                 CallInput::DialogEnded(dialog) => {
                     // Ended under us (481, a timeout): end the other side.
+                    // The early dialogs of forks that lost end too, and
+                    // change nothing.
                     let (other, side) = if dialog == *a_dialog {
                         (b_dialog, Side::Caller)
-                    } else {
+                    } else if dialog == *b_dialog {
                         (a_dialog, Side::Callee)
+                    } else {
+                        continue;
                     };
                     self.bye(other).await;
                     return (HangupCause::Failure, side);
