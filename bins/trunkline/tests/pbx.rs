@@ -303,13 +303,15 @@ fn call_between(pbx: &Pbx, caller: &str, callee: &str) {
 /// Calls that are not answered, each with the disposition its record
 /// keeps: the callee busy (486 → `BUSY`), nobody answering before
 /// `calls.ring_timeout_secs` (480 → `NO ANSWER`, the phone cancelled),
-/// the caller hanging up while it rings (487 → `NO ANSWER`).
+/// the caller hanging up while it rings (487 → `NO ANSWER`), the callee
+/// declining (603 → `FAILED`).
 #[test]
-fn busy_unanswered_and_cancelled_calls_between_sipp_phones() {
+fn busy_unanswered_cancelled_and_declined_calls_between_sipp_phones() {
     let pbx = Pbx::start(&format!("{EXTENSIONS}\n[calls]\nring_timeout_secs = 2\n"));
     call_between(&pbx, "call_busy.xml", "uas_busy.xml");
     call_between(&pbx, "call_no_answer.xml", "uas_ring.xml");
     call_between(&pbx, "call_cancel.xml", "uas_ring.xml");
+    call_between(&pbx, "call_declined.xml", "uas_decline.xml");
     assert_eq!(pbx.health()["active_calls"], 0);
     let store = SqliteCdrStore::open(pbx.data().join("cdr.sqlite")).unwrap();
     let query = CdrQuery {
@@ -327,6 +329,7 @@ fn busy_unanswered_and_cancelled_calls_between_sipp_phones() {
             (Disposition::Busy, Some(486)),
             (Disposition::NoAnswer, Some(480)),
             (Disposition::NoAnswer, Some(487)),
+            (Disposition::Failed, Some(603)),
         ]
     );
 }
