@@ -45,11 +45,6 @@ pub(crate) fn engine(
     engine.ring_timeout = std::time::Duration::from_secs(config.calls.ring_timeout_secs);
     engine.record = config.recording.enabled;
     engine.recordings = Some(config.recording_dir());
-    Ok(Engine::new(
-        engine,
-        endpoint,
-        registrar,
-        Some(relay),
-        Some(cdr),
-    ))
+    Engine::new(engine, endpoint, registrar, Some(relay), Some(cdr))
+        .map_err(|e| format!("starting the call record writer: {e}"))
 }

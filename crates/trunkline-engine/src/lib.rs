@@ -23,6 +23,7 @@
 mod anchor;
 mod call;
 mod record;
+mod records;
 
 use dashmap::DashMap;
 use serde::Serialize;
@@ -166,7 +167,7 @@ struct Shared<L, U> {
     endpoint: Endpoint,
     registrar: Arc<Registrar<L, U>>,
     relay: Option<Relay>,
-    cdr: Option<Arc<dyn CdrStore>>,
+    records: Option<records::Records>,
     events: broadcast::Sender<CallEvent>,
     /// The A leg's INVITE transaction → its call (CANCEL, ACK timeout).
     by_tx: DashMap<ServerTxId, mpsc::Sender<CallInput>>,
@@ -206,22 +207,24 @@ where
     /// An engine for calls arriving at `endpoint`, with users and
     /// locations from `registrar`, media through `relay` (none: media
     /// always goes phone to phone) and records into `cdr` (none: records
-    /// only go out as events).
+    /// only go out as events) through a writer thread that batches them.
+    /// Fails if that thread cannot be started.
     pub fn new(
         config: EngineConfig,
         endpoint: Endpoint,
         registrar: Arc<Registrar<L, U>>,
         relay: Option<Relay>,
         cdr: Option<Arc<dyn CdrStore>>,
-    ) -> Engine<L, U> {
+    ) -> std::io::Result<Engine<L, U>> {
         let (events, _) = broadcast::channel(1024);
-        Engine {
+        let records = cdr.map(records::Records::start).transpose()?;
+        Ok(Engine {
             shared: Arc::new(Shared {
                 config,
                 endpoint,
                 registrar,
                 relay,
-                cdr,
+                records,
                 events,
                 by_tx: DashMap::new(),
                 by_dialog: DashMap::new(),
@@ -229,7 +232,7 @@ where
                 active: AtomicU64::new(0),
                 calls: AtomicU64::new(0),
             }),
-        }
+        })
     }
 
     /// Call events from now on. A subscriber that falls more than 1024
@@ -393,15 +396,8 @@ where
 
     /// Stores a finished call's record, off the async threads.
     async fn store(&self, cdr: Cdr) {
-        let Some(store) = self.shared.cdr.clone() else {
-            return;
-        };
-        let id = cdr.id.clone();
-        let stored = tokio::task::spawn_blocking(move || store.insert(&cdr)).await;
-        match stored {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(cdr = id.as_str(), "call record not stored: {e}"),
-            Err(e) => tracing::error!(cdr = id.as_str(), "call record store panicked: {e}"),
+        if let Some(records) = &self.shared.records {
+            records.store(cdr).await;
         }
     }
 }

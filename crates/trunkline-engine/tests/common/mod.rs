@@ -104,7 +104,8 @@ pub(crate) async fn pbx_on(
         registrar.clone(),
         Some(relay),
         Some(store),
-    );
+    )
+    .unwrap();
     let runner = engine.clone();
     tokio::spawn(async move { runner.run(events).await });
     Pbx {
