@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use trunkline_media::rtcp::Sdes;
 use trunkline_media::rtp::{RtpHeader, RtpPacket, set_ssrc};
 use trunkline_media::sdes::Suite;
-use trunkline_media::srtp::crypto::{AesGcm, RustAesCtr, RustAesGcm, RustHmacSha1};
+use trunkline_media::srtp::crypto::{AesGcm, RingAesGcm, RustAesCtr, RustHmacSha1};
 use trunkline_media::srtp::{CryptoProvider, SrtpContext, SrtpError};
 
 const SUITES: [Suite; 4] = [
@@ -189,15 +189,15 @@ fn each_source_has_its_own_rollover_counter() {
     }
 }
 
-/// The RustCrypto GCM, counting the packets it seals.
+/// The default GCM, counting the packets it seals.
 #[derive(Clone)]
-struct CountingGcm(RustAesGcm);
+struct CountingGcm(RingAesGcm);
 
 static SEALED: AtomicUsize = AtomicUsize::new(0);
 
 impl AesGcm for CountingGcm {
     fn new(key: &[u8]) -> Option<Self> {
-        RustAesGcm::new(key).map(CountingGcm)
+        RingAesGcm::new(key).map(CountingGcm)
     }
     fn seal(&self, nonce: &[u8; 12], aad: &[u8], data: &mut [u8]) -> [u8; 16] {
         SEALED.fetch_add(1, Ordering::Relaxed);

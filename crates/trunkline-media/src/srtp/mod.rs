@@ -4,7 +4,7 @@
 //! counter with index estimation (appendix A), a 64-packet replay window
 //! per source and direction, and protect/unprotect in place on the
 //! caller's buffer. The primitives come from a [`CryptoProvider`],
-//! [`RustCrypto`] by default.
+//! [`DefaultCrypto`] unless told otherwise.
 //!
 //! ```
 //! use trunkline_media::sdes::Suite;
@@ -24,7 +24,7 @@
 
 pub mod crypto;
 
-pub use crypto::{CryptoProvider, RustCrypto};
+pub use crypto::{CryptoProvider, DefaultCrypto};
 
 use crate::sdes::Suite;
 use crypto::{AesCtr, AesGcm, HmacSha1};
@@ -263,7 +263,7 @@ struct Stream {
 /// we receive (use two contexts for the two directions of a call). Each
 /// source (SSRC) has its own rollover counter and replay windows.
 #[derive(Clone)]
-pub struct SrtpContext<P: CryptoProvider = RustCrypto> {
+pub struct SrtpContext<P: CryptoProvider = DefaultCrypto> {
     suite: Suite,
     rtp: SessionKeys<P>,
     rtcp: SessionKeys<P>,
@@ -282,7 +282,8 @@ impl<P: CryptoProvider> std::fmt::Debug for SrtpContext<P> {
 
 impl SrtpContext {
     /// A context for `suite` from its master key and salt (an SDES
-    /// `a=crypto` attribute gives both), with the RustCrypto primitives.
+    /// `a=crypto` attribute gives both), with the [`DefaultCrypto`]
+    /// primitives.
     pub fn new(suite: Suite, master_key: &[u8], master_salt: &[u8]) -> Result<Self, SrtpError> {
         Self::with_provider(suite, master_key, master_salt)
     }
@@ -353,9 +354,8 @@ impl<P: CryptoProvider> SrtpContext<P> {
         stream.rtp = Some(accepted(stream.rtp, index));
         match &self.rtp.transform {
             Transform::CmSha1 { cipher, auth } => {
-                let roc = (index >> 16) as u32;
                 cipher.apply_keystream(&self.rtp.cm_iv(ssrc, index), &mut buf[header_len..len]);
-                let tag = auth.sign(&buf[..len], &roc.to_be_bytes());
+                let tag = auth.sign(&buf[..len], Some(roc(index)));
                 buf[len..total].copy_from_slice(&tag[..total - len]);
             }
             Transform::Gcm(gcm) => {
@@ -376,15 +376,16 @@ impl<P: CryptoProvider> SrtpContext<P> {
             .ok_or(SrtpError::TooShort)?;
         let header_len = crate::rtp::header_len(&buf[..len]).map_err(|_| SrtpError::TooShort)?;
         let (seq, ssrc) = rtp_ids(buf);
-        let window = self.streams.get(&ssrc).and_then(|s| s.rtp);
+        // Looked up once: the stream is updated through this borrow.
+        let mut stream = self.streams.get_mut(&ssrc);
+        let window = stream.as_ref().and_then(|s| s.rtp);
         let index = estimate_index(window.as_ref(), seq).ok_or(SrtpError::Replay)?;
         if window.is_some_and(|w| w.is_replay(index)) {
             return Err(SrtpError::Replay);
         }
         match &self.rtp.transform {
             Transform::CmSha1 { cipher, auth } => {
-                let roc = (index >> 16) as u32;
-                let tag = auth.sign(&buf[..len], &roc.to_be_bytes());
+                let tag = auth.sign(&buf[..len], Some(roc(index)));
                 if !bool::from(tag[..buf.len() - len].ct_eq(&buf[len..])) {
                     return Err(SrtpError::Authentication);
                 }
@@ -400,8 +401,19 @@ impl<P: CryptoProvider> SrtpContext<P> {
             }
         }
         // Only an authentic packet opens or moves a source's window.
-        let stream = self.streams.entry(ssrc).or_default();
-        stream.rtp = Some(accepted(stream.rtp, index));
+        let window = Some(accepted(window, index));
+        match stream.as_mut() {
+            Some(stream) => stream.rtp = window,
+            None => {
+                self.streams.insert(
+                    ssrc,
+                    Stream {
+                        rtp: window,
+                        ..Stream::default()
+                    },
+                );
+            }
+        }
         Ok(len)
     }
 
@@ -428,7 +440,7 @@ impl<P: CryptoProvider> SrtpContext<P> {
                 let iv = self.rtcp.cm_iv(ssrc, u64::from(index));
                 cipher.apply_keystream(&iv, &mut buf[8..len]);
                 buf[len..len + SRTCP_TRAILER].copy_from_slice(&trailer);
-                let tag = auth.sign(&buf[..len + SRTCP_TRAILER], &[]);
+                let tag = auth.sign(&buf[..len + SRTCP_TRAILER], None);
                 buf[len + SRTCP_TRAILER..total].copy_from_slice(&tag[..SRTCP_CM_TAG]);
             }
             Transform::Gcm(gcm) => {
@@ -472,7 +484,7 @@ impl<P: CryptoProvider> SrtpContext<P> {
         }
         match &self.rtcp.transform {
             Transform::CmSha1 { cipher, auth } => {
-                let tag = auth.sign(&buf[..len + SRTCP_TRAILER], &[]);
+                let tag = auth.sign(&buf[..len + SRTCP_TRAILER], None);
                 if !bool::from(tag[..SRTCP_CM_TAG].ct_eq(&buf[len + SRTCP_TRAILER..])) {
                     return Err(SrtpError::Authentication);
                 }
@@ -512,6 +524,11 @@ impl<P: CryptoProvider> SrtpContext<P> {
     }
 }
 
+/// The rollover counter of SRTP index `index`.
+fn roc(index: u64) -> u32 {
+    (index >> 16) as u32
+}
+
 fn rtp_ids(buf: &[u8]) -> (u16, u32) {
     (
         u16::from_be_bytes([buf[2], buf[3]]),
@@ -527,7 +544,7 @@ fn rtcp_ssrc(buf: &[u8]) -> u32 {
 mod tests {
     #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
-    use super::crypto::{RustAesCtr, RustAesGcm};
+    use super::crypto::{RingAesGcm, RustAesCtr};
     use super::*;
 
     fn hex(s: &str) -> Vec<u8> {
@@ -577,7 +594,7 @@ mod tests {
     /// vectors are (the same key and salt for SRTP and SRTCP).
     fn gcm_session(suite: Suite, key: &str, salt: &str) -> SrtpContext {
         let keys = SessionKeys {
-            transform: Transform::Gcm(RustAesGcm::new(&hex(key)).unwrap()),
+            transform: Transform::Gcm(RingAesGcm::new(&hex(key)).unwrap()),
             salt: salt_block(&hex(salt)),
         };
         SrtpContext {
