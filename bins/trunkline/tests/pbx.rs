@@ -378,15 +378,76 @@ fn a_call_rings_every_phone_of_the_callee_and_the_first_answer_wins() {
     assert_eq!(records[0].disposition, Disposition::Answered);
 }
 
+/// A group route, rung one member after the other: 500 goes to the desk,
+/// 1002 then 1003. 1002's phone rings past the route's 1 s and is
+/// cancelled; 1003's answers. The record names the route.
+#[test]
+fn a_sequential_group_route_rings_its_members_in_turn() {
+    let config = format!(
+        "{EXTENSIONS}\n[[extensions]]\nnumber = \"1003\"\npassword = \"third-secret\"\n\n\
+         [[groups]]\nname = \"desk\"\nmembers = [\"1002\", \"1003\"]\n\n\
+         [[routes]]\nname = \"desk\"\nmatch = {{ prefix = \"5\" }}\nto = {{ group = \"desk\" }}\n\
+         strategy = \"sequential\"\nring_timeout_secs = 1\n"
+    );
+    let pbx = Pbx::start(&config);
+    let mut phones = Vec::new();
+    for (user, password, scenario) in [
+        ("1002", "second-secret", "uas_ring.xml"),
+        ("1003", "third-secret", "uas_answer.xml"),
+    ] {
+        let port = free_port();
+        assert_eq!(
+            register_as(&pbx, port, user, password),
+            Some(0),
+            "{}",
+            pbx.log()
+        );
+        let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/sipp")
+            .join(scenario);
+        let mut phone = trunkline_testkit::sipp();
+        phone
+            .arg("-sf")
+            .arg(&file)
+            .args(["-m", "1", "-t", "u1", "-p", &port.to_string()]);
+        phones.push((user, Reaped::spawn(&mut phone)));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let args = ["-au", "1001", "-ap", "first-secret"];
+    assert_eq!(
+        sipp(&pbx, "call_answered.xml", "500", "u1", &args),
+        Some(0),
+        "{}",
+        pbx.log()
+    );
+    for (user, mut phone) in phones {
+        assert_eq!(
+            phone.exit_code(Duration::from_secs(30)),
+            Some(0),
+            "{user}: {}",
+            pbx.log()
+        );
+    }
+    let store = SqliteCdrStore::open(pbx.data().join("cdr.sqlite")).unwrap();
+    let record = &store.query(&CdrQuery::default()).unwrap().records[0];
+    assert_eq!(record.disposition, Disposition::Answered);
+    assert_eq!(record.destination_channel.as_deref(), Some("route/desk"));
+}
+
 /// SIPp registers 1002 from `port` (where the PBX will send its calls).
 fn register_from(pbx: &Pbx, port: u16) -> Option<i32> {
+    register_as(pbx, port, "1002", "second-secret")
+}
+
+/// SIPp registers `user` from `port`.
+fn register_as(pbx: &Pbx, port: u16, user: &str, password: &str) -> Option<i32> {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp/register.xml");
     let mut command = trunkline_testkit::sipp();
     command
         .arg("-sf")
         .arg(&file)
-        .args(["-s", "1002", "-m", "1", "-t", "u1"])
-        .args(["-au", "1002", "-ap", "second-secret"])
+        .args(["-s", user, "-m", "1", "-t", "u1"])
+        .args(["-au", user, "-ap", password])
         .args(["-p", &port.to_string()])
         .arg(format!("127.0.0.1:{}", pbx.sip_port));
     Reaped::spawn(&mut command).exit_code(Duration::from_secs(60))

@@ -2,7 +2,7 @@
 //! forked B legs, the relay session and the call detail record.
 
 use crate::anchor::{self, MediaTarget};
-use crate::{CallEvent, CallInput, Engine, MediaProxy};
+use crate::{CallEvent, CallInput, Engine, MediaProxy, Routing, Strategy};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
@@ -55,6 +55,9 @@ struct Call<L, U> {
     input: mpsc::Sender<CallInput>,
     record: CdrBuilder,
     media: Option<Session>,
+    /// Whether this call is to be recorded (the route's say, else the
+    /// engine's).
+    recorded: bool,
     /// The recording task, which finishes its file once `media` closes.
     recording: Option<tokio::task::JoinHandle<()>>,
     call_id: String,
@@ -117,6 +120,7 @@ pub(crate) async fn run<L, U>(
         input,
         record,
         media: None,
+        recorded: false,
         recording: None,
         call_id,
     };
@@ -154,49 +158,118 @@ where
         inputs: &mut mpsc::Receiver<CallInput>,
     ) -> (Hangup, Vec<DialogId>) {
         let mut dialogs = Vec::new();
-        let bindings = self.contacts(callee).await;
-        if bindings.is_empty() {
+        let routing = self.routing(callee).await;
+        let mut phones = Vec::new();
+        for target in &routing.targets {
+            let bindings = self.contacts(target).await;
+            phones.extend(bindings.into_iter().map(|b| (target.clone(), b)));
+        }
+        // Parallel: one stage of every phone. Sequential: a group's
+        // members one by one (each member's phones together), or one
+        // extension's phones one by one.
+        let stages: Vec<Vec<(String, Binding)>> = match routing.strategy {
+            Strategy::Parallel if !phones.is_empty() => vec![phones],
+            Strategy::Parallel => Vec::new(),
+            Strategy::Sequential if routing.targets.len() > 1 => routing
+                .targets
+                .iter()
+                .map(|t| phones.iter().filter(|(n, _)| n == t).cloned().collect())
+                .filter(|stage: &Vec<(String, Binding)>| !stage.is_empty())
+                .collect(),
+            Strategy::Sequential => phones.into_iter().map(|phone| vec![phone]).collect(),
+        };
+        if stages.is_empty() {
             // Not registered (or no such extension: the same answer, so
             // nobody learns which numbers exist).
             self.answer_status(StatusCode::TEMPORARILY_UNAVAILABLE);
             let hangup = hangup(HangupCause::Rejected, Some(480), Side::Pbx);
             return (hangup, dialogs);
         }
+        let config = &self.engine.shared.config;
+        self.recorded = routing.record.unwrap_or(config.record);
+        let media_proxy = routing.media_proxy.unwrap_or(config.media_proxy);
+        let ring_timeout = routing.ring_timeout.unwrap_or(config.ring_timeout);
         let offer = self.sdp_of(&self.invite.clone());
-        self.media = self.open_media(offer.as_ref(), &bindings);
+        let everyone: Vec<Binding> = stages.iter().flatten().map(|(_, b)| b.clone()).collect();
+        self.media = self.open_media(offer.as_ref(), &everyone, media_proxy);
         let b_offer = offer.map(|mut sdp| {
             if let Some(media) = &self.media {
                 anchor::anchor(&mut sdp, media.local(Leg::B));
             }
             sdp.to_string()
         });
-        let (forks, mut events) = self.fork(callee, &bindings, b_offer.as_deref());
-        if forks.is_empty() {
-            self.answer_status(StatusCode::TEMPORARILY_UNAVAILABLE);
-            let hangup = hangup(HangupCause::Failure, Some(480), Side::Pbx);
-            return (hangup, dialogs);
-        }
-        let mut forks = forks;
-        let outcome = self
-            .ring(&mut forks, &mut events, inputs, &mut dialogs)
-            .await;
-        let (fork, b_dialog) = match outcome {
-            Outcome::Answered { fork, dialog } => (fork, dialog),
-            Outcome::Failed { status, cause, by } => {
-                self.cancel_all(&mut forks);
-                self.answer_status(status);
-                let hangup = hangup(cause, Some(status.as_u16()), by);
-                return (hangup, dialogs);
+        let mut best: Option<StatusCode> = None;
+        let mut last = None;
+        for stage in &stages {
+            let (mut forks, mut events) = self.fork(stage, b_offer.as_deref());
+            if forks.is_empty() {
+                continue;
             }
+            let outcome = self
+                .ring(&mut forks, &mut events, inputs, &mut dialogs, ring_timeout)
+                .await;
+            let (fork, b_dialog) = match outcome {
+                Outcome::Answered { fork, dialog } => (fork, dialog),
+                Outcome::Failed { status, cause, by } => {
+                    self.cancel_all(&mut forks);
+                    let stop = matches!(cause, HangupCause::OriginatorCancel)
+                        || status.as_u16() >= 600
+                        || status == StatusCode::SERVER_INTERNAL_ERROR;
+                    best = Some(better(best, status));
+                    last = Some((cause, by));
+                    if stop {
+                        best = Some(status);
+                        break;
+                    }
+                    continue;
+                }
+            };
+            // Everyone else stops ringing (RFC 3261 §16.7 step 10 for a
+            // proxy; a B2BUA does the same on its own legs).
+            forks[fork].pending = false;
+            self.cancel_all(&mut forks);
+            let a_dialog = self.a_dialog();
+            self.register(&a_dialog, &mut dialogs);
+            let (cause, by) = self.talk(&a_dialog, &b_dialog, inputs).await;
+            return (hangup(cause, Some(200), by), dialogs);
+        }
+        let status = best.unwrap_or(StatusCode::TEMPORARILY_UNAVAILABLE);
+        self.answer_status(status);
+        let (cause, by) = last.unwrap_or((HangupCause::Failure, Side::Pbx));
+        (hangup(cause, Some(status.as_u16()), by), dialogs)
+    }
+
+    /// Where the dialled number goes: a registered extension's own number
+    /// rings its phones; otherwise the first route that takes it.
+    async fn routing(&mut self, callee: &str) -> Routing {
+        let direct = Routing {
+            name: String::new(),
+            targets: vec![callee.to_owned()],
+            strategy: Strategy::Parallel,
+            ring_timeout: None,
+            record: None,
+            media_proxy: None,
         };
-        // Everyone else stops ringing (RFC 3261 §16.7 step 10 for a proxy;
-        // a B2BUA does the same on its own legs).
-        forks[fork].pending = false;
-        self.cancel_all(&mut forks);
-        let a_dialog = self.a_dialog();
-        self.register(&a_dialog, &mut dialogs);
-        let (cause, by) = self.talk(&a_dialog, &b_dialog, inputs).await;
-        (hangup(cause, Some(200), by), dialogs)
+        if callee.is_empty() || !self.contacts(callee).await.is_empty() {
+            self.record
+                .routed(format!("extension/{callee}"), Direction::Internal);
+            return direct;
+        }
+        let routed = self
+            .engine
+            .shared
+            .config
+            .router
+            .as_ref()
+            .and_then(|router| router.route(callee));
+        match routed {
+            Some(routing) => {
+                self.record
+                    .routed(format!("route/{}", routing.name), Direction::Internal);
+                routing
+            }
+            None => direct,
+        }
     }
 
     /// The callee's live contacts: registered at the address the caller
@@ -224,7 +297,12 @@ where
     }
 
     /// A relay session if this call's media is to be anchored.
-    fn open_media(&self, offer: Option<&Sdp>, bindings: &[Binding]) -> Option<Session> {
+    fn open_media(
+        &self,
+        offer: Option<&Sdp>,
+        bindings: &[Binding],
+        media_proxy: MediaProxy,
+    ) -> Option<Session> {
         let shared = &self.engine.shared;
         let relay = shared.relay.as_ref()?;
         let offer = offer?;
@@ -237,11 +315,11 @@ where
         let callee_nat = bindings
             .iter()
             .any(|b| anchor::behind_nat(contact_ip(&b.contact), b.flow.addr.ip()));
-        let anchor = match shared.config.media_proxy {
+        let anchor = match media_proxy {
             MediaProxy::None => false,
             MediaProxy::Always => true,
             MediaProxy::Nat => caller_nat || callee_nat,
-            MediaProxy::Auto => caller_nat || callee_nat || shared.config.record,
+            MediaProxy::Auto => caller_nat || callee_nat || self.recorded,
         };
         if !anchor {
             return None;
@@ -265,8 +343,7 @@ where
     /// one channel.
     fn fork(
         &mut self,
-        callee: &str,
-        bindings: &[Binding],
+        phones: &[(String, Binding)],
         offer: Option<&str>,
     ) -> (Vec<Fork>, mpsc::Receiver<ForkEvent>) {
         let (sender, events) = mpsc::channel(32);
@@ -274,7 +351,7 @@ where
         let endpoint = self.engine.shared.endpoint.clone();
         let from_tag = new_tag();
         let b_call_id = format!("{}@trunkline", new_tag());
-        for binding in bindings {
+        for (callee, binding) in phones {
             let request = match self.b_invite(callee, binding, offer, &from_tag, &b_call_id) {
                 Some(request) => request,
                 None => continue,
@@ -356,8 +433,9 @@ where
         events: &mut mpsc::Receiver<ForkEvent>,
         inputs: &mut mpsc::Receiver<CallInput>,
         dialogs: &mut Vec<DialogId>,
+        ring_timeout: std::time::Duration,
     ) -> Outcome {
-        let timeout = tokio::time::sleep(self.engine.shared.config.ring_timeout);
+        let timeout = tokio::time::sleep(ring_timeout);
         tokio::pin!(timeout);
         // The best refusal so far (RFC 3261 §16.7: 6xx beats all, then the
         // lowest class; busy is what a person understands best).
@@ -776,7 +854,7 @@ where
     /// media goes through the relay (without it there is nothing to tap).
     fn start_recording(&mut self) {
         let config = &self.engine.shared.config;
-        let (true, Some(dir), Some(media)) = (config.record, &config.recordings, &self.media)
+        let (true, Some(dir), Some(media)) = (self.recorded, &config.recordings, &self.media)
         else {
             return;
         };

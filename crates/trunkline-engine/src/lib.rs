@@ -54,6 +54,42 @@ pub enum MediaProxy {
     Nat,
 }
 
+/// How the phones behind a destination are rung.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    /// All at once; the first to answer wins, the others are cancelled.
+    #[default]
+    Parallel,
+    /// One after another (a group's members in order, or one extension's
+    /// phones in registration order), moving on at a refusal or after the
+    /// ring timeout.
+    Sequential,
+}
+
+/// Where a dialled number goes, as a [`Router`] decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routing {
+    /// The route's name, for the record (`route/{name}`).
+    pub name: String,
+    /// The extensions to ring, in order.
+    pub targets: Vec<String>,
+    /// How to ring them.
+    pub strategy: Strategy,
+    /// How long each stage rings; the engine's default if `None`.
+    pub ring_timeout: Option<Duration>,
+    /// Whether to record, overriding [`EngineConfig::record`].
+    pub record: Option<bool>,
+    /// When to anchor media, overriding [`EngineConfig::media_proxy`].
+    pub media_proxy: Option<MediaProxy>,
+}
+
+/// Routes dialled numbers that are not an extension's own (static routes,
+/// groups; later an HTTP router). The engine asks it once per call.
+pub trait Router: Send + Sync + std::fmt::Debug {
+    /// Where `dialled` goes, or `None` if no route takes it.
+    fn route(&self, dialled: &str) -> Option<Routing>;
+}
+
 /// How the engine runs calls.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -73,6 +109,9 @@ pub struct EngineConfig {
     /// How long a request sent on one leg for the other (a BYE, a
     /// re-INVITE) may take before it is given up. 32 s by default (64·T1).
     pub request_timeout: Duration,
+    /// Routes for numbers that are not a registered extension's; `None`
+    /// routes extensions only.
+    pub router: Option<Arc<dyn Router>>,
 }
 
 impl EngineConfig {
@@ -85,6 +124,7 @@ impl EngineConfig {
             record: false,
             recordings: None,
             request_timeout: Duration::from_secs(32),
+            router: None,
         }
     }
 }

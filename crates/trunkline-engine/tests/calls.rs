@@ -379,3 +379,60 @@ async fn a_recorded_call_leaves_each_side_on_its_own_channel() {
         "callee channel at {callee} Hz"
     );
 }
+
+/// A route that sends "500" to 1002 then 1003, one after the other.
+#[derive(Debug)]
+struct Desk;
+
+impl trunkline_engine::Router for Desk {
+    fn route(&self, dialled: &str) -> Option<trunkline_engine::Routing> {
+        (dialled == "500").then(|| trunkline_engine::Routing {
+            name: "desk".into(),
+            targets: vec!["1002".into(), "1003".into()],
+            strategy: trunkline_engine::Strategy::Sequential,
+            ring_timeout: Some(Duration::from_millis(700)),
+            record: None,
+            media_proxy: None,
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sequential_route_moves_on_when_the_first_phone_does_not_answer() {
+    let pbx = pbx(|c| c.router = Some(std::sync::Arc::new(Desk)), 33400).await;
+    let alice = Phone::new("1001", "secret1", pbx.addr).await;
+    let mut bob = Phone::new("1002", "secret2", pbx.addr).await;
+    let mut carol = Phone::new("1003", "secret3", pbx.addr).await;
+    bob.register().await;
+    carol.register().await;
+
+    let (mut invite, _) = alice.call("500", alice.sdp("sendrecv")).await;
+    // 1002 rings first and is given up on after the route's ring timeout.
+    let (tx, offer) = bob.incoming().await;
+    bob.answer(tx, &offer, StatusCode::RINGING, None);
+    wait_cancelled(&mut bob).await;
+    // Then 1003, who answers.
+    let (tx, offer) = carol.incoming().await;
+    assert!(offer.to().unwrap().uri().as_str().contains("1003"));
+    carol.answer(tx, &offer, StatusCode::OK, Some(carol.sdp("sendrecv")));
+    let (ok, a_dialog) = final_of(&mut invite).await;
+    assert_eq!(ok.status(), Some(StatusCode::OK));
+    let a_dialog = a_dialog.unwrap();
+    alice
+        .endpoint
+        .ack_in_dialog(invite.id(), &a_dialog, 2)
+        .unwrap();
+    let bye = alice
+        .endpoint
+        .request_in_dialog(&a_dialog, Method::Bye)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut bye_tx = alice.endpoint.send_in_dialog(&a_dialog, bye).unwrap();
+    carol.answer_in_dialog(Method::Bye).await;
+    final_of(&mut bye_tx).await;
+    idle(&pbx.engine).await;
+    let record = &stored(&pbx)[0];
+    assert_eq!(record.disposition, Disposition::Answered);
+    assert_eq!(record.destination_channel.as_deref(), Some("route/desk"));
+}

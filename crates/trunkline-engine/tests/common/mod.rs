@@ -79,7 +79,8 @@ pub(crate) async fn pbx_on(
     let addr = endpoint.local_addr(net.transport).unwrap();
     let users = StaticUsers::new()
         .with_password("1001", "secret1")
-        .with_password("1002", "secret2");
+        .with_password("1002", "secret2")
+        .with_password("1003", "secret3");
     let registrar = Arc::new(Registrar::new(
         registrar,
         [7; 32],
