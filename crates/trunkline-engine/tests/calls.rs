@@ -17,7 +17,7 @@ use trunkline_transaction::{ClientEvent, EndpointEvent};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answered_call_relays_media_and_leaves_a_record() {
-    let pbx = pbx(|_| {}, 33000).await;
+    let pbx = pbx(|_| {}, 30000).await;
     let mut events = pbx.engine.subscribe();
     let alice = Phone::new("1001", "secret1", pbx.addr).await;
     let mut bob = Phone::new("1002", "secret2", pbx.addr).await;
@@ -106,7 +106,7 @@ fn rtp_packet(seq: u16) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busy_unregistered_cancelled_and_unanswered_calls() {
-    let pbx = pbx(|c| c.ring_timeout = Duration::from_millis(800), 33100).await;
+    let pbx = pbx(|c| c.ring_timeout = Duration::from_millis(800), 30100).await;
     let mut events = pbx.engine.subscribe();
     let alice = Phone::new("1001", "secret1", pbx.addr).await;
     let mut bob = Phone::new("1002", "secret2", pbx.addr).await;
@@ -193,7 +193,7 @@ async fn wait_cancelled(phone: &mut Phone) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hold_passes_across_and_the_callee_can_hang_up() {
-    let pbx = pbx(|_| {}, 33200).await;
+    let pbx = pbx(|_| {}, 30200).await;
     let mut events = pbx.engine.subscribe();
     let alice = Phone::new("1001", "secret1", pbx.addr).await;
     let mut bob = Phone::new("1002", "secret2", pbx.addr).await;
@@ -306,7 +306,7 @@ async fn a_recorded_call_leaves_each_side_on_its_own_channel() {
             c.record = true;
             c.recordings = Some(dir);
         },
-        33300,
+        30300,
     )
     .await;
     let alice = Phone::new("1001", "secret1", pbx.addr).await;
@@ -399,7 +399,7 @@ impl trunkline_engine::Router for Desk {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sequential_route_moves_on_when_the_first_phone_does_not_answer() {
-    let pbx = pbx(|c| c.router = Some(std::sync::Arc::new(Desk)), 33400).await;
+    let pbx = pbx(|c| c.router = Some(std::sync::Arc::new(Desk)), 30400).await;
     let alice = Phone::new("1001", "secret1", pbx.addr).await;
     let mut bob = Phone::new("1002", "secret2", pbx.addr).await;
     let mut carol = Phone::new("1003", "secret3", pbx.addr).await;

@@ -51,7 +51,7 @@ async fn ten_thousand_calls_leave_nothing_behind() {
     // registrar counts their age in whole seconds).
     let mut registrar = RegistrarConfig::new(DOMAIN);
     registrar.digest.nonce_lifetime = Duration::from_secs(2);
-    let pbx = Arc::new(pbx_on(net, registrar, |_| {}, 34000).await);
+    let pbx = Arc::new(pbx_on(net, registrar, |_| {}, 30500).await);
     let bob = Phone::on(net, "1002", "secret2", pbx.addr).await;
     bob.register().await;
     let Phone {

@@ -64,6 +64,10 @@ pub(crate) async fn endpoint(net: Net) -> (Endpoint, mpsc::Receiver<EndpointEven
     Endpoint::bind(config).await.unwrap()
 }
 
+/// A PBX whose relay takes 100 ports from `ports`: below the system's
+/// ephemeral range (32768 and up), so a port `free_port` handed out
+/// elsewhere cannot be taken meanwhile, and apart from every other test's
+/// range (the binary's tests use 20000–29999, trunkline-media's 31000–32099).
 pub(crate) async fn pbx(config: impl FnOnce(&mut EngineConfig), ports: u16) -> Pbx {
     pbx_on(Net::default(), RegistrarConfig::new(DOMAIN), config, ports).await
 }
