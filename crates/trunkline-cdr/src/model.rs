@@ -256,6 +256,18 @@ pub struct Hangup {
     pub by: Side,
 }
 
+impl Hangup {
+    /// A hangup with no `reason` text.
+    pub fn new(cause: HangupCause, sip_status: Option<u16>, by: Side) -> Hangup {
+        Hangup {
+            cause,
+            sip_status,
+            reason: None,
+            by,
+        }
+    }
+}
+
 /// One SIP message of the call, as the PBX received or sent it: the rungs
 /// of a ladder diagram, whose columns are the distinct addresses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

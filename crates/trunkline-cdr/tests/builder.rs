@@ -28,15 +28,6 @@ fn call() -> CdrBuilder {
     })
 }
 
-fn hangup(cause: HangupCause, sip_status: Option<u16>, by: Side) -> Hangup {
-    Hangup {
-        cause,
-        sip_status,
-        reason: None,
-        by,
-    }
-}
-
 fn millis(t: Option<Timestamp>) -> Option<i64> {
     t.map(|t| t.unix_millis() - START as i64)
 }
@@ -48,7 +39,7 @@ fn an_answered_call_counts_from_start_and_from_answer() {
     c.answered(at(5_250));
     let cdr = c.end(
         at(65_249),
-        hangup(HangupCause::NormalClearing, Some(200), Side::Caller),
+        Hangup::new(HangupCause::NormalClearing, Some(200), Side::Caller),
     );
     assert_eq!(cdr.disposition, Disposition::Answered);
     assert_eq!(millis(cdr.ring_time), Some(800));
@@ -64,7 +55,7 @@ fn answered_is_answered_however_it_ended() {
     for cause in HangupCause::ALL {
         let mut c = call();
         c.answered(at(1_000));
-        let cdr = c.end(at(3_000), hangup(*cause, Some(200), Side::Pbx));
+        let cdr = c.end(at(3_000), Hangup::new(*cause, Some(200), Side::Pbx));
         assert_eq!(cdr.disposition, Disposition::Answered, "{cause}");
         assert_eq!(cdr.billsec, 2);
     }
@@ -95,11 +86,11 @@ fn unanswered_calls_take_their_disposition_from_how_they_ended() {
     for (cause, status, by, expected) in cases {
         let mut c = call();
         c.ringing(at(500));
-        let cdr = c.end(at(20_000), hangup(cause, status, by));
+        let cdr = c.end(at(20_000), Hangup::new(cause, status, by));
         assert_eq!(cdr.disposition, expected, "{cause} {status:?}");
         assert_eq!(cdr.answer_time, None, "{cause} {status:?}");
         assert_eq!((cdr.duration, cdr.billsec), (20, 0));
-        assert_eq!(cdr.hangup, hangup(cause, status, by));
+        assert_eq!(cdr.hangup, Hangup::new(cause, status, by));
     }
 }
 
@@ -107,7 +98,7 @@ fn unanswered_calls_take_their_disposition_from_how_they_ended() {
 fn a_2xx_never_marked_answered_is_answered_at_the_end() {
     let cdr = call().end(
         at(4_000),
-        hangup(HangupCause::NormalClearing, Some(200), Side::Callee),
+        Hangup::new(HangupCause::NormalClearing, Some(200), Side::Callee),
     );
     assert_eq!(cdr.disposition, Disposition::Answered);
     assert_eq!(cdr.answer_time, Some(cdr.end_time));
@@ -123,7 +114,7 @@ fn the_first_ring_and_answer_count() {
     c.answered(at(2_500)); // a second 2xx of a fork
     let cdr = c.end(
         at(10_000),
-        hangup(HangupCause::NormalClearing, Some(200), Side::Callee),
+        Hangup::new(HangupCause::NormalClearing, Some(200), Side::Callee),
     );
     assert_eq!(millis(cdr.ring_time), Some(100));
     assert_eq!(millis(cdr.answer_time), Some(2_000));
@@ -136,14 +127,17 @@ fn a_clock_stepped_back_gives_zero_not_a_wrap() {
     c.answered(at(10_000));
     let cdr = c.end(
         at(5_000),
-        hangup(HangupCause::NormalClearing, Some(200), Side::Caller),
+        Hangup::new(HangupCause::NormalClearing, Some(200), Side::Caller),
     );
     assert_eq!((cdr.duration, cdr.billsec), (5, 0));
     let cdr = CdrBuilder::new(CallStart {
         time: at(9_000),
         ..start()
     })
-    .end(at(1_000), hangup(HangupCause::Failure, None, Side::Pbx));
+    .end(
+        at(1_000),
+        Hangup::new(HangupCause::Failure, None, Side::Pbx),
+    );
     assert_eq!((cdr.duration, cdr.billsec), (0, 0));
 }
 
@@ -162,14 +156,15 @@ fn start() -> CallStart {
 #[test]
 fn routing_sets_destination_and_direction() {
     let mut c = CdrBuilder::new(start());
-    let unrouted = c
-        .clone()
-        .end(at(100), hangup(HangupCause::Rejected, Some(404), Side::Pbx));
+    let unrouted = c.clone().end(
+        at(100),
+        Hangup::new(HangupCause::Rejected, Some(404), Side::Pbx),
+    );
     assert_eq!(unrouted.destination_channel, None);
     assert_eq!(unrouted.direction, Direction::Inbound);
     c.routed("extension/200", Direction::Inbound);
     c.routed("trunk/carrier-b", Direction::Outbound); // forwarded out
-    let cdr = c.end(at(100), hangup(HangupCause::Failure, None, Side::Pbx));
+    let cdr = c.end(at(100), Hangup::new(HangupCause::Failure, None, Side::Pbx));
     assert_eq!(cdr.destination_channel.as_deref(), Some("trunk/carrier-b"));
     assert_eq!(cdr.direction, Direction::Outbound);
     assert_eq!(cdr.id, CdrId::new("call-2"));
@@ -195,7 +190,7 @@ fn the_sip_flow_keeps_order_and_is_capped() {
     }
     let cdr = c.end(
         at(total as u64),
-        hangup(HangupCause::Failure, None, Side::Pbx),
+        Hangup::new(HangupCause::Failure, None, Side::Pbx),
     );
     assert_eq!(cdr.sip_flow.len(), SIP_FLOW_LIMIT);
     assert_eq!(cdr.sip_flow_omitted, 5);

@@ -182,7 +182,7 @@ where
             // Not registered (or no such extension: the same answer, so
             // nobody learns which numbers exist).
             self.answer_status(StatusCode::TEMPORARILY_UNAVAILABLE);
-            let hangup = hangup(HangupCause::Rejected, Some(480), Side::Pbx);
+            let hangup = Hangup::new(HangupCause::Rejected, Some(480), Side::Pbx);
             return (hangup, dialogs);
         }
         let config = &self.engine.shared.config;
@@ -231,12 +231,12 @@ where
             let a_dialog = self.a_dialog();
             self.register(&a_dialog, &mut dialogs);
             let (cause, by) = self.talk(&a_dialog, &b_dialog, inputs).await;
-            return (hangup(cause, Some(200), by), dialogs);
+            return (Hangup::new(cause, Some(200), by), dialogs);
         }
         let status = best.unwrap_or(StatusCode::TEMPORARILY_UNAVAILABLE);
         self.answer_status(status);
         let (cause, by) = last.unwrap_or((HangupCause::Failure, Side::Pbx));
-        (hangup(cause, Some(status.as_u16()), by), dialogs)
+        (Hangup::new(cause, Some(status.as_u16()), by), dialogs)
     }
 
     /// Where the dialled number goes: a registered extension's own number
@@ -873,15 +873,6 @@ where
             let _ = recording.await;
         }
         self.record.end(ended, hangup)
-    }
-}
-
-fn hangup(cause: HangupCause, sip_status: Option<u16>, by: Side) -> Hangup {
-    Hangup {
-        cause,
-        sip_status,
-        reason: None,
-        by,
     }
 }
 
