@@ -33,13 +33,7 @@ async fn an_answered_call_relays_media_and_leaves_a_record() {
     );
     bob.answer(tx, &offer, StatusCode::RINGING, None);
     let b_dialog = bob.answer(tx, &offer, StatusCode::OK, Some(bob.sdp("sendrecv")));
-    let (ok, a_dialog) = final_of(&mut invite).await;
-    assert_eq!(ok.status(), Some(StatusCode::OK));
-    let a_dialog = a_dialog.unwrap();
-    alice
-        .endpoint
-        .ack_in_dialog(invite.id(), &a_dialog, 2)
-        .unwrap();
+    let (ok, a_dialog) = alice.answered(&mut invite).await;
     let offered_to_alice = media_of(&ok);
     assert_ne!(offered_to_alice, bob.rtp.local_addr().unwrap());
 
@@ -53,13 +47,7 @@ async fn an_answered_call_relays_media_and_leaves_a_record() {
     assert_eq!(&buf[..n], &rtp_packet(2)[..]);
 
     // The caller hangs up: the callee gets the BYE.
-    let bye = alice
-        .endpoint
-        .request_in_dialog(&a_dialog, Method::Bye)
-        .unwrap()
-        .build()
-        .unwrap();
-    let mut bye_tx = alice.endpoint.send_in_dialog(&a_dialog, bye).unwrap();
+    let mut bye_tx = alice.hang_up(&a_dialog);
     bob.answer_in_dialog(Method::Bye).await;
     assert_eq!(final_of(&mut bye_tx).await.0.status(), Some(StatusCode::OK));
     let _ = b_dialog;
@@ -201,12 +189,7 @@ async fn hold_passes_across_and_the_callee_can_hang_up() {
     let (mut invite, _) = alice.call("1002", alice.sdp("sendrecv")).await;
     let (tx, offer) = bob.incoming().await;
     let b_dialog = bob.answer(tx, &offer, StatusCode::OK, Some(bob.sdp("sendrecv")));
-    let (_, a_dialog) = final_of(&mut invite).await;
-    let a_dialog = a_dialog.unwrap();
-    alice
-        .endpoint
-        .ack_in_dialog(invite.id(), &a_dialog, 2)
-        .unwrap();
+    let (_, a_dialog) = alice.answered(&mut invite).await;
 
     // The caller holds: a re-INVITE with sendonly reaches the callee.
     let reinvite = alice
@@ -240,18 +223,12 @@ async fn hold_passes_across_and_the_callee_can_hang_up() {
             .unwrap()
             .contains("a=sendonly")
     );
-    let (ok, _) = final_of(&mut hold).await;
-    assert_eq!(ok.status(), Some(StatusCode::OK));
+    let (ok, _) = alice.answered(&mut hold).await;
     assert!(
         std::str::from_utf8(ok.body())
             .unwrap()
             .contains("a=recvonly")
     );
-    let seq = ok.cseq().unwrap().seq;
-    alice
-        .endpoint
-        .ack_in_dialog(hold.id(), &a_dialog, seq)
-        .unwrap();
     loop {
         if let CallEvent::Held { held, .. } = timeout(LIMIT, events.recv()).await.unwrap().unwrap()
         {
@@ -261,13 +238,7 @@ async fn hold_passes_across_and_the_callee_can_hang_up() {
     }
 
     // The callee hangs up.
-    let bye = bob
-        .endpoint
-        .request_in_dialog(&b_dialog, Method::Bye)
-        .unwrap()
-        .build()
-        .unwrap();
-    let mut bye_tx = bob.endpoint.send_in_dialog(&b_dialog, bye).unwrap();
+    let mut bye_tx = bob.hang_up(&b_dialog);
     let mut alice = alice;
     alice.answer_in_dialog(Method::Bye).await;
     assert_eq!(final_of(&mut bye_tx).await.0.status(), Some(StatusCode::OK));
@@ -316,12 +287,7 @@ async fn a_recorded_call_leaves_each_side_on_its_own_channel() {
     let (tx, offer) = bob.incoming().await;
     let to_bob = media_of(&offer);
     bob.answer(tx, &offer, StatusCode::OK, Some(bob.sdp("sendrecv")));
-    let (ok, a_dialog) = final_of(&mut invite).await;
-    let a_dialog = a_dialog.unwrap();
-    alice
-        .endpoint
-        .ack_in_dialog(invite.id(), &a_dialog, 2)
-        .unwrap();
+    let (ok, a_dialog) = alice.answered(&mut invite).await;
     let to_alice = media_of(&ok);
 
     // One second of 400 Hz from the caller and 1000 Hz from the callee,
@@ -345,13 +311,7 @@ async fn a_recorded_call_leaves_each_side_on_its_own_channel() {
         bob.rtp.send_to(&buf[..n], to_bob).unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let bye = alice
-        .endpoint
-        .request_in_dialog(&a_dialog, trunkline_sip::Method::Bye)
-        .unwrap()
-        .build()
-        .unwrap();
-    let mut bye_tx = alice.endpoint.send_in_dialog(&a_dialog, bye).unwrap();
+    let mut bye_tx = alice.hang_up(&a_dialog);
     bob.answer_in_dialog(Method::Bye).await;
     final_of(&mut bye_tx).await;
     idle(&pbx.engine).await;
@@ -415,20 +375,8 @@ async fn a_sequential_route_moves_on_when_the_first_phone_does_not_answer() {
     let (tx, offer) = carol.incoming().await;
     assert!(offer.to().unwrap().uri().as_str().contains("1003"));
     carol.answer(tx, &offer, StatusCode::OK, Some(carol.sdp("sendrecv")));
-    let (ok, a_dialog) = final_of(&mut invite).await;
-    assert_eq!(ok.status(), Some(StatusCode::OK));
-    let a_dialog = a_dialog.unwrap();
-    alice
-        .endpoint
-        .ack_in_dialog(invite.id(), &a_dialog, 2)
-        .unwrap();
-    let bye = alice
-        .endpoint
-        .request_in_dialog(&a_dialog, Method::Bye)
-        .unwrap()
-        .build()
-        .unwrap();
-    let mut bye_tx = alice.endpoint.send_in_dialog(&a_dialog, bye).unwrap();
+    let (_, a_dialog) = alice.answered(&mut invite).await;
+    let mut bye_tx = alice.hang_up(&a_dialog);
     carol.answer_in_dialog(Method::Bye).await;
     final_of(&mut bye_tx).await;
     idle(&pbx.engine).await;

@@ -114,20 +114,8 @@ async fn calls(alice: &Arc<Phone>, count: usize) {
         workers.push(tokio::spawn(async move {
             for _ in (worker..count).step_by(AT_ONCE) {
                 let (mut invite, _) = alice.call("1002", alice.sdp("sendrecv")).await;
-                let (ok, dialog) = final_of(&mut invite).await;
-                assert_eq!(ok.status(), Some(StatusCode::OK));
-                let dialog = dialog.unwrap();
-                alice
-                    .endpoint
-                    .ack_in_dialog(invite.id(), &dialog, 2)
-                    .unwrap();
-                let bye = alice
-                    .endpoint
-                    .request_in_dialog(&dialog, Method::Bye)
-                    .unwrap()
-                    .build()
-                    .unwrap();
-                let mut bye = alice.endpoint.send_in_dialog(&dialog, bye).unwrap();
+                let (_, dialog) = alice.answered(&mut invite).await;
+                let mut bye = alice.hang_up(&dialog);
                 assert_eq!(final_of(&mut bye).await.0.status(), Some(StatusCode::OK));
             }
         }));

@@ -19,8 +19,8 @@ use trunkline_registrar::{MemoryLocator, Registrar, RegistrarConfig, StaticUsers
 use trunkline_sip::{HeaderName, Message, Method, StatusCode};
 use trunkline_transaction::transport::{Listener, TransportConfig};
 use trunkline_transaction::{
-    ClientEvent, DialogId, Endpoint, EndpointConfig, EndpointEvent, Peer, ServerTxId, Timers,
-    Transport, new_tag,
+    ClientEvent, ClientTransaction, DialogId, Endpoint, EndpointConfig, EndpointEvent, Peer,
+    ServerTxId, Timers, Transport, new_tag,
 };
 
 pub(crate) const DOMAIN: &str = "pbx.test";
@@ -322,6 +322,30 @@ impl Phone {
             local_tag: tag.into(),
             remote_tag: invite.share(invite.from_tag().unwrap()),
         }
+    }
+
+    /// Waits for the final response to `invite` (a call or a re-INVITE),
+    /// which must be a 200, and ACKs it; the 200 and its dialog.
+    pub(crate) async fn answered(&self, invite: &mut ClientTransaction) -> (Message, DialogId) {
+        let (ok, dialog) = final_of(invite).await;
+        assert_eq!(ok.status(), Some(StatusCode::OK), "{ok:?}");
+        let dialog = dialog.unwrap();
+        let seq = ok.cseq().unwrap().seq;
+        self.endpoint
+            .ack_in_dialog(invite.id(), &dialog, seq)
+            .unwrap();
+        (ok, dialog)
+    }
+
+    /// Sends a BYE in `dialog`.
+    pub(crate) fn hang_up(&self, dialog: &DialogId) -> ClientTransaction {
+        let bye = self
+            .endpoint
+            .request_in_dialog(dialog, Method::Bye)
+            .unwrap()
+            .build()
+            .unwrap();
+        self.endpoint.send_in_dialog(dialog, bye).unwrap()
     }
 
     /// Waits for a request in a dialog, answers it 200.
