@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::Pbx;
+use common::{EXTENSIONS, Pbx};
 use std::io::Write;
 use std::net::{TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -22,21 +22,10 @@ use std::time::{Duration, Instant};
 use trunkline_cdr::{CdrQuery, CdrStore, Disposition, SqliteCdrStore};
 use trunkline_testkit::{Reaped, free_port};
 
-const CONFIG: &str = r#"
-[registrar]
-algorithms = ["MD5"]
-
-[recording]
-enabled = true
-
-[[extensions]]
-number = "1001"
-password = "first-secret"
-
-[[extensions]]
-number = "1002"
-password = "second-secret"
-"#;
+/// MD5 only (see above), recording on, the two test extensions.
+fn config() -> String {
+    format!("[registrar]\nalgorithms = [\"MD5\"]\n\n[recording]\nenabled = true\n{EXTENSIONS}")
+}
 
 /// How long the two talk.
 const TALK: Duration = Duration::from_secs(5);
@@ -183,7 +172,7 @@ fn wait_for(pbx: &Pbx, key: &str, value: u64) {
 
 #[test]
 fn two_baresip_phones_hear_each_other_through_trunkline() {
-    let pbx = Pbx::start(CONFIG);
+    let pbx = Pbx::start(&config());
     let dir = tempfile::tempdir().unwrap();
     let alice = Phone::start(
         dir.path(),

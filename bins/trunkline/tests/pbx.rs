@@ -8,24 +8,13 @@
 
 mod common;
 
-use common::{Pbx, sipp};
-use std::path::Path;
+use common::{EXTENSIONS, Pbx, sipp};
 use std::time::Duration;
 use trunkline_cdr::{CdrQuery, CdrStore, Disposition, SqliteCdrStore};
-use trunkline_testkit::{Reaped, free_port};
+use trunkline_testkit::{Reaped, free_port, sipp_scenario, wait_listener};
 
 /// How long a graceful shutdown with no call in progress may take.
 const STOP_LIMIT: Duration = Duration::from_secs(10);
-
-const EXTENSIONS: &str = r#"
-[[extensions]]
-number = "1001"
-password = "first-secret"
-
-[[extensions]]
-number = "1002"
-password = "second-secret"
-"#;
 
 #[test]
 fn health_answers_and_the_data_directory_is_made() {
@@ -155,45 +144,19 @@ fn an_invite_is_challenged_then_an_unregistered_callee_gets_480() {
     assert_eq!(pbx.health()["active_calls"], 0);
 }
 
-/// The first real call: SIPp registers 1002 from a port, a SIPp UAS then
-/// answers on that port (the registration's flow, where the PBX sends),
-/// and SIPp as 1001 calls 1002 through the PBX, talks and hangs up. The
-/// call leaves an `ANSWERED` record in the CDR store.
+/// The first real call: SIPp registers 1002 from a port, a SIPp phone
+/// then answers on that port (the registration's flow, where the PBX
+/// sends), and SIPp as 1001 calls 1002 through the PBX, talks and hangs
+/// up. The call leaves an `ANSWERED` record in the CDR store.
 #[test]
 fn sipp_calls_a_registered_sipp_through_the_pbx() {
     let pbx = Pbx::start(EXTENSIONS);
-    let callee_port = free_port();
-    assert_eq!(register_from(&pbx, callee_port), Some(0), "{}", pbx.log());
-    let mut callee = trunkline_testkit::sipp();
-    callee
-        .args(["-sn", "uas", "-m", "1", "-t", "u1"])
-        .args(["-p", &callee_port.to_string()])
-        .args(["-mp", &free_port().to_string()]);
-    let mut callee = Reaped::spawn(&mut callee);
-    // SIPp listens once it has started; give it a moment, bounded.
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(
-        sipp(
-            &pbx,
-            "call_answered.xml",
-            "1002",
-            "u1",
-            &["-au", "1001", "-ap", "first-secret"]
-        ),
-        Some(0),
-        "{}",
-        pbx.log()
-    );
-    assert_eq!(
-        callee.exit_code(Duration::from_secs(30)),
-        Some(0),
-        "{}",
-        pbx.log()
-    );
+    let callee = phone(&pbx, "1002", "second-secret", "uas_answer.xml");
+    call_as_1001(&pbx, "call_answered.xml", "1002");
+    phones_done(&pbx, vec![("1002", callee)]);
     assert_eq!(pbx.health()["active_calls"], 0);
 
-    let store = SqliteCdrStore::open(pbx.data().join("cdr.sqlite")).unwrap();
-    let records = store.query(&CdrQuery::default()).unwrap().records;
+    let records = records(&pbx);
     assert_eq!(records.len(), 1, "{records:?}");
     let record = &records[0];
     assert_eq!(record.disposition, Disposition::Answered);
@@ -235,30 +198,10 @@ fn recordings_are_written_and_repaired_at_start() {
     let repaired = hound::WavReader::open(&crashed).unwrap();
     assert_eq!(repaired.duration(), 400, "{}", pbx.log());
 
-    let callee_port = free_port();
-    assert_eq!(register_from(&pbx, callee_port), Some(0), "{}", pbx.log());
-    let mut callee = trunkline_testkit::sipp();
-    callee
-        .args(["-sn", "uas", "-m", "1", "-t", "u1"])
-        .args(["-p", &callee_port.to_string()])
-        .args(["-mp", &free_port().to_string()]);
-    let mut callee = Reaped::spawn(&mut callee);
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(
-        sipp(
-            &pbx,
-            "call_answered.xml",
-            "1002",
-            "u1",
-            &["-au", "1001", "-ap", "first-secret"]
-        ),
-        Some(0),
-        "{}",
-        pbx.log()
-    );
-    assert_eq!(callee.exit_code(Duration::from_secs(30)), Some(0));
-    let store = SqliteCdrStore::open(pbx.data().join("cdr.sqlite")).unwrap();
-    let records = store.query(&CdrQuery::default()).unwrap().records;
+    let callee = phone(&pbx, "1002", "second-secret", "uas_answer.xml");
+    call_as_1001(&pbx, "call_answered.xml", "1002");
+    phones_done(&pbx, vec![("1002", callee)]);
+    let records = records(&pbx);
     let path = records[0].recording.clone().expect("a recording reference");
     assert!(
         path.starts_with(&recordings.display().to_string()),
@@ -270,34 +213,12 @@ fn recordings_are_written_and_repaired_at_start() {
     assert!(wav.duration() >= 4000, "{} frames", wav.duration());
 }
 
-/// SIPp as 1002 registers from a port and then runs `callee` there, while
-/// SIPp as 1001 runs `caller` against the PBX; both must succeed.
+/// SIPp as 1002 answers with `callee` on a phone registered for the call,
+/// while SIPp as 1001 runs `caller` against the PBX; both must succeed.
 fn call_between(pbx: &Pbx, caller: &str, callee: &str) {
-    let callee_port = free_port();
-    assert_eq!(register_from(pbx, callee_port), Some(0), "{}", pbx.log());
-    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/sipp")
-        .join(callee);
-    let mut phone = trunkline_testkit::sipp();
-    phone
-        .arg("-sf")
-        .arg(&file)
-        .args(["-m", "1", "-t", "u1", "-p", &callee_port.to_string()]);
-    let mut phone = Reaped::spawn(&mut phone);
-    std::thread::sleep(Duration::from_millis(300));
-    let args = ["-au", "1001", "-ap", "first-secret"];
-    assert_eq!(
-        sipp(pbx, caller, "1002", "u1", &args),
-        Some(0),
-        "{caller}: {}",
-        pbx.log()
-    );
-    assert_eq!(
-        phone.exit_code(Duration::from_secs(30)),
-        Some(0),
-        "{callee}: {}",
-        pbx.log()
-    );
+    let phone = phone(pbx, "1002", "second-secret", callee);
+    call_as_1001(pbx, caller, "1002");
+    phones_done(pbx, vec![(callee, phone)]);
 }
 
 /// Calls that are not answered, each with the disposition its record
@@ -341,39 +262,12 @@ fn busy_unanswered_cancelled_and_declined_calls_between_sipp_phones() {
 #[test]
 fn a_call_rings_every_phone_of_the_callee_and_the_first_answer_wins() {
     let pbx = Pbx::start(EXTENSIONS);
-    let mut phones = Vec::new();
-    for callee in ["uas_ring.xml", "uas_answer.xml"] {
-        let port = free_port();
-        assert_eq!(register_from(&pbx, port), Some(0), "{}", pbx.log());
-        let file = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/sipp")
-            .join(callee);
-        let mut phone = trunkline_testkit::sipp();
-        phone
-            .arg("-sf")
-            .arg(&file)
-            .args(["-m", "1", "-t", "u1", "-p", &port.to_string()]);
-        phones.push((callee, Reaped::spawn(&mut phone)));
-    }
+    let phones = ["uas_ring.xml", "uas_answer.xml"]
+        .map(|scenario| (scenario, phone(&pbx, "1002", "second-secret", scenario)));
     assert_eq!(pbx.health()["registrations"], 2);
-    std::thread::sleep(Duration::from_millis(300));
-    let args = ["-au", "1001", "-ap", "first-secret"];
-    assert_eq!(
-        sipp(&pbx, "call_answered.xml", "1002", "u1", &args),
-        Some(0),
-        "{}",
-        pbx.log()
-    );
-    for (callee, mut phone) in phones {
-        assert_eq!(
-            phone.exit_code(Duration::from_secs(30)),
-            Some(0),
-            "{callee}: {}",
-            pbx.log()
-        );
-    }
-    let store = SqliteCdrStore::open(pbx.data().join("cdr.sqlite")).unwrap();
-    let records = store.query(&CdrQuery::default()).unwrap().records;
+    call_as_1001(&pbx, "call_answered.xml", "1002");
+    phones_done(&pbx, phones.into());
+    let records = records(&pbx);
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].disposition, Disposition::Answered);
 }
@@ -390,67 +284,63 @@ fn a_sequential_group_route_rings_its_members_in_turn() {
          strategy = \"sequential\"\nring_timeout_secs = 1\n"
     );
     let pbx = Pbx::start(&config);
-    let mut phones = Vec::new();
-    for (user, password, scenario) in [
-        ("1002", "second-secret", "uas_ring.xml"),
-        ("1003", "third-secret", "uas_answer.xml"),
-    ] {
-        let port = free_port();
-        assert_eq!(
-            register_as(&pbx, port, user, password),
-            Some(0),
-            "{}",
-            pbx.log()
-        );
-        let file = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/sipp")
-            .join(scenario);
-        let mut phone = trunkline_testkit::sipp();
-        phone
-            .arg("-sf")
-            .arg(&file)
-            .args(["-m", "1", "-t", "u1", "-p", &port.to_string()]);
-        phones.push((user, Reaped::spawn(&mut phone)));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    let args = ["-au", "1001", "-ap", "first-secret"];
-    assert_eq!(
-        sipp(&pbx, "call_answered.xml", "500", "u1", &args),
-        Some(0),
-        "{}",
-        pbx.log()
-    );
-    for (user, mut phone) in phones {
-        assert_eq!(
-            phone.exit_code(Duration::from_secs(30)),
-            Some(0),
-            "{user}: {}",
-            pbx.log()
-        );
-    }
-    let store = SqliteCdrStore::open(pbx.data().join("cdr.sqlite")).unwrap();
-    let record = &store.query(&CdrQuery::default()).unwrap().records[0];
+    let phones = vec![
+        ("1002", phone(&pbx, "1002", "second-secret", "uas_ring.xml")),
+        (
+            "1003",
+            phone(&pbx, "1003", "third-secret", "uas_answer.xml"),
+        ),
+    ];
+    call_as_1001(&pbx, "call_answered.xml", "500");
+    phones_done(&pbx, phones);
+    let record = &records(&pbx)[0];
     assert_eq!(record.disposition, Disposition::Answered);
     assert_eq!(record.destination_channel.as_deref(), Some("route/desk"));
 }
 
-/// SIPp registers 1002 from `port` (where the PBX will send its calls).
-fn register_from(pbx: &Pbx, port: u16) -> Option<i32> {
-    register_as(pbx, port, "1002", "second-secret")
-}
-
-/// SIPp registers `user` from `port`.
-fn register_as(pbx: &Pbx, port: u16, user: &str, password: &str) -> Option<i32> {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp/register.xml");
+/// SIPp as `user` registers from a free port, then runs callee scenario
+/// `scenario` (in tests/sipp/) there for one call: the PBX sends calls to
+/// where a registration came from. Returns once the phone listens.
+fn phone(pbx: &Pbx, user: &str, password: &str, scenario: &str) -> Reaped {
+    let port = free_port();
+    let register = sipp_scenario(env!("CARGO_MANIFEST_DIR"), "register.xml");
     let mut command = trunkline_testkit::sipp();
     command
-        .arg("-sf")
-        .arg(&file)
-        .args(["-s", user, "-m", "1", "-t", "u1"])
-        .args(["-au", user, "-ap", password])
-        .args(["-p", &port.to_string()])
+        .args(["-sf", &register, "-s", user, "-m", "1", "-t", "u1"])
+        .args(["-au", user, "-ap", password, "-p", &port.to_string()])
         .arg(format!("127.0.0.1:{}", pbx.sip_port));
-    Reaped::spawn(&mut command).exit_code(Duration::from_secs(60))
+    let registered = Reaped::spawn(&mut command).exit_code(Duration::from_secs(60));
+    assert_eq!(registered, Some(0), "{user} registers: {}", pbx.log());
+    let mut command = trunkline_testkit::sipp();
+    command
+        .args(["-sf", &sipp_scenario(env!("CARGO_MANIFEST_DIR"), scenario)])
+        .args(["-m", "1", "-t", "u1", "-p", &port.to_string()])
+        .args(["-mp", &free_port().to_string()]);
+    let phone = Reaped::spawn(&mut command);
+    wait_listener(port);
+    phone
+}
+
+/// SIPp as 1001 calls `service` with caller scenario `scenario`; it must
+/// succeed.
+fn call_as_1001(pbx: &Pbx, scenario: &str, service: &str) {
+    let args = ["-au", "1001", "-ap", "first-secret"];
+    let code = sipp(pbx, scenario, service, "u1", &args);
+    assert_eq!(code, Some(0), "{scenario}: {}", pbx.log());
+}
+
+/// Every phone's scenario must end well.
+fn phones_done(pbx: &Pbx, phones: Vec<(&str, Reaped)>) {
+    for (name, mut phone) in phones {
+        let code = phone.exit_code(Duration::from_secs(30));
+        assert_eq!(code, Some(0), "{name}: {}", pbx.log());
+    }
+}
+
+/// The call records the PBX has stored.
+fn records(pbx: &Pbx) -> Vec<trunkline_cdr::Cdr> {
+    let store = SqliteCdrStore::open(pbx.data().join("cdr.sqlite")).unwrap();
+    store.query(&CdrQuery::default()).unwrap().records
 }
 
 #[test]

@@ -9,21 +9,13 @@
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 use trunkline_media::relay::{Leg, Relay, RelayConfig, RelayEvent, SessionOptions};
-use trunkline_testkit::{Reaped, free_port, sipp};
+use trunkline_testkit::{Reaped, free_port, sipp, sipp_scenario, wait_listener};
 
 /// RTP packets in `/usr/share/sip-tester/g711a.pcap`.
 const RECORDING_PACKETS: u64 = 236;
 
-fn scenario(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/sipp")
-        .join(name)
-        .display()
-        .to_string()
-}
 
 #[test]
 fn sipp_plays_g711a_through_the_relay_to_an_echo_without_loss() {
@@ -39,7 +31,7 @@ fn sipp_plays_g711a_through_the_relay_to_an_echo_without_loss() {
 
     let uas_port = free_port();
     let mut uas = sipp();
-    uas.args(["-sf", &scenario("uas_echo.xml")])
+    uas.args(["-sf", &sipp_scenario(env!("CARGO_MANIFEST_DIR"), "uas_echo.xml")])
         .args(["-p", &uas_port.to_string(), "-m", "1"])
         .args(["-rtp_echo", "-mp", &echo.port().to_string()])
         .args([
@@ -48,10 +40,9 @@ fn sipp_plays_g711a_through_the_relay_to_an_echo_without_loss() {
             &session.local(Leg::A).rtp.port().to_string(),
         ]);
     let mut uas = Reaped::spawn(&mut uas);
-    // SIPp listens once it has started; give it a moment, bounded.
-    std::thread::sleep(Duration::from_millis(300));
+    wait_listener(uas_port);
     let mut uac = sipp();
-    uac.args(["-sf", &scenario("uac_pcap.xml")])
+    uac.args(["-sf", &sipp_scenario(env!("CARGO_MANIFEST_DIR"), "uac_pcap.xml")])
         .args(["-p", &free_port().to_string(), "-m", "1"])
         .arg(format!("127.0.0.1:{uas_port}"));
     let mut uac = Reaped::spawn(&mut uac);

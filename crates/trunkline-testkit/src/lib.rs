@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, BufReader, Lines};
 use std::net::{TcpListener, UdpSocket};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -120,4 +120,44 @@ pub fn sipp() -> Command {
         .args(["-trace_err", "-error_file", "/dev/stderr"])
         .stdout(Stdio::null());
     command
+}
+
+/// The path of SIPp scenario `name` in `tests/sipp/` of the crate at
+/// `crate_dir` (pass `env!("CARGO_MANIFEST_DIR")`), as SIPp's `-sf` takes it.
+pub fn sipp_scenario(crate_dir: &str, name: &str) -> String {
+    Path::new(crate_dir)
+        .join("tests/sipp")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// Waits until something listens on loopback `port`, over UDP or TCP — a
+/// SIPp just started, say — so that what is sent there next is not lost.
+/// It reads the kernel's socket tables (`/proc/net/{udp,tcp}{,6}`) rather
+/// than trying to bind the port, which would race the program for it.
+///
+/// # Panics
+/// If nothing listens there within 10 seconds.
+pub fn wait_listener(port: u16) {
+    /// A TCP socket's state column when it listens.
+    const TCP_LISTEN: &str = "0A";
+    let suffix = format!(":{port:04X}");
+    let listening = || {
+        ["udp", "udp6", "tcp", "tcp6"].iter().any(|table| {
+            let text = std::fs::read_to_string(format!("/proc/net/{table}")).unwrap_or_default();
+            text.lines().any(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let (Some(local), Some(state)) = (fields.get(1), fields.get(3)) else {
+                    return false;
+                };
+                local.ends_with(&suffix) && (table.starts_with("udp") || *state == TCP_LISTEN)
+            })
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !listening() {
+        assert!(Instant::now() < deadline, "nothing listens on port {port}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }

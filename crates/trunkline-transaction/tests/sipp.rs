@@ -6,10 +6,9 @@
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use trunkline_testkit::{Reaped, example, free_port, sipp};
+use trunkline_testkit::{Reaped, example, free_port, sipp, sipp_scenario, wait_listener};
 
 /// Starts the `uas` example and waits until it listens.
 fn start_uas() -> (Reaped, SocketAddr) {
@@ -27,13 +26,6 @@ fn start_uas() -> (Reaped, SocketAddr) {
     (uas, addr)
 }
 
-fn scenario(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/sipp")
-        .join(name)
-        .display()
-        .to_string()
-}
 
 /// SIPp as the client against our UAS: `calls` calls must all succeed.
 fn sipp_calls_us(transport: &str, scenario_args: &[&str], calls: u32, lost: Option<u32>) {
@@ -69,8 +61,7 @@ fn we_call_sipp(
         command.args(["-lost", &percent.to_string()]);
     }
     let _sipp = Reaped::spawn(&mut command);
-    // SIPp listens once it has started; give it a moment, bounded.
-    std::thread::sleep(Duration::from_millis(300));
+    wait_listener(port);
     let mut uac = Reaped::spawn(
         Command::new(example("trunkline-transaction", "uac"))
             .arg(format!("127.0.0.1:{port}"))
@@ -103,7 +94,7 @@ fn sipp_calls_us_over_udp_losing_10_percent() {
 
 #[test]
 fn sipp_sends_us_options_over_udp_and_tcp() {
-    let options = scenario("options_uac.xml");
+    let options = sipp_scenario(env!("CARGO_MANIFEST_DIR"), "options_uac.xml");
     sipp_calls_us("u1", &["-sf", &options], 20, None);
     sipp_calls_us("t1", &["-sf", &options], 20, None);
 }
@@ -120,13 +111,13 @@ fn we_call_sipp_over_tcp() {
 
 #[test]
 fn we_call_sipp_over_udp_losing_10_percent() {
-    let uas = scenario("uas_lossy.xml");
+    let uas = sipp_scenario(env!("CARGO_MANIFEST_DIR"), "uas_lossy.xml");
     we_call_sipp("u1", &["-sf", &uas], &[], 10, Some(10));
 }
 
 #[test]
 fn we_send_sipp_options_over_udp_and_tcp() {
-    let options = scenario("options_uas.xml");
+    let options = sipp_scenario(env!("CARGO_MANIFEST_DIR"), "options_uas.xml");
     we_call_sipp("u1", &["-sf", &options], &["--options"], 10, None);
     we_call_sipp("t1", &["-sf", &options], &["--options", "--tcp"], 10, None);
 }

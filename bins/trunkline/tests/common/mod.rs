@@ -14,6 +14,18 @@ use std::sync::mpsc;
 use std::time::Duration;
 use trunkline_testkit::{Reaped, free_port};
 
+/// The two extensions most tests register and call as, with passwords
+/// given (so nothing is printed).
+pub(crate) const EXTENSIONS: &str = r#"
+[[extensions]]
+number = "1001"
+password = "first-secret"
+
+[[extensions]]
+number = "1002"
+password = "second-secret"
+"#;
+
 /// How long the binary may take to say `ready`.
 const START_LIMIT: Duration = Duration::from_secs(30);
 
@@ -176,13 +188,10 @@ pub(crate) fn sipp(
     transport: &str,
     extra: &[&str],
 ) -> Option<i32> {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/sipp")
-        .join(scenario);
+    let file = trunkline_testkit::sipp_scenario(env!("CARGO_MANIFEST_DIR"), scenario);
     let mut command = trunkline_testkit::sipp();
     command
-        .arg("-sf")
-        .arg(&file)
+        .args(["-sf", &file])
         .args(["-s", service, "-m", "1", "-t", transport])
         .args(["-p", &free_port().to_string()])
         .args(extra)
