@@ -55,6 +55,9 @@ struct Call<L, U> {
     input: mpsc::Sender<CallInput>,
     record: CdrBuilder,
     media: Option<Session>,
+    /// The call's dialogs whose requests the dispatcher routes here,
+    /// forgotten when the call ends.
+    dialogs: Vec<DialogId>,
     /// Whether this call is to be recorded (the route's say, else the
     /// engine's).
     recorded: bool,
@@ -120,19 +123,17 @@ pub(crate) async fn run<L, U>(
         input,
         record,
         media: None,
+        dialogs: Vec::new(),
         recorded: false,
         recording: None,
         call_id,
     };
     call.flow(SipDirection::Received, &call.invite.clone(), peer);
-    let (hangup, dialogs) = call.ring_and_talk(&callee, &mut inputs).await;
-    // The A dialog is routed here from our first response with a tag on,
-    // answered or not.
-    let a_dialog = call.a_dialog();
-    let cdr = call.finish(hangup).await;
-    for dialog in dialogs.into_iter().chain([a_dialog]) {
+    let hangup = call.ring_and_talk(&callee, &mut inputs).await;
+    for dialog in std::mem::take(&mut call.dialogs) {
         engine.shared.by_dialog.remove(&dialog);
     }
+    let cdr = call.finish(hangup).await;
     let ended = CallEvent::Ended {
         call_id: cdr.call_id.clone(),
         disposition: cdr.disposition.as_str().to_owned(),
@@ -151,18 +152,23 @@ where
     L: Locator + 'static,
     U: UserBackend + 'static,
 {
-    /// The whole call; returns how it ended and the dialogs to forget.
+    /// The whole call; returns how it ended.
     async fn ring_and_talk(
         &mut self,
         callee: &str,
         inputs: &mut mpsc::Receiver<CallInput>,
-    ) -> (Hangup, Vec<DialogId>) {
-        let mut dialogs = Vec::new();
-        let routing = self.routing(callee).await;
+    ) -> Hangup {
+        let own = self.contacts(callee).await;
+        let routing = self.routing(callee, !own.is_empty());
         let mut phones = Vec::new();
-        for target in &routing.targets {
-            let bindings = self.contacts(target).await;
-            phones.extend(bindings.into_iter().map(|b| (target.clone(), b)));
+        if own.is_empty() {
+            for target in &routing.targets {
+                let bindings = self.contacts(target).await;
+                phones.extend(bindings.into_iter().map(|b| (target.clone(), b)));
+            }
+        } else {
+            // The dialled extension itself: its phones were just looked up.
+            phones.extend(own.into_iter().map(|b| (callee.to_owned(), b)));
         }
         // Parallel: one stage of every phone. Sequential: a group's
         // members one by one (each member's phones together), or one
@@ -183,7 +189,7 @@ where
             // nobody learns which numbers exist).
             self.answer_status(StatusCode::TEMPORARILY_UNAVAILABLE);
             let hangup = Hangup::new(HangupCause::Rejected, Some(480), Side::Pbx);
-            return (hangup, dialogs);
+            return hangup;
         }
         let config = &self.engine.shared.config;
         self.recorded = routing.record.unwrap_or(config.record);
@@ -206,7 +212,7 @@ where
                 continue;
             }
             let outcome = self
-                .ring(&mut forks, &mut events, inputs, &mut dialogs, ring_timeout)
+                .ring(&mut forks, &mut events, inputs, ring_timeout)
                 .await;
             let (fork, b_dialog) = match outcome {
                 Outcome::Answered { fork, dialog } => (fork, dialog),
@@ -228,20 +234,20 @@ where
             // proxy; a B2BUA does the same on its own legs).
             forks[fork].pending = false;
             self.cancel_all(&mut forks);
+            // Our 200 registered the A dialog.
             let a_dialog = self.a_dialog();
-            self.register(&a_dialog, &mut dialogs);
             let (cause, by) = self.talk(&a_dialog, &b_dialog, inputs).await;
-            return (Hangup::new(cause, Some(200), by), dialogs);
+            return Hangup::new(cause, Some(200), by);
         }
         let status = best.unwrap_or(StatusCode::TEMPORARILY_UNAVAILABLE);
         self.answer_status(status);
         let (cause, by) = last.unwrap_or((HangupCause::Failure, Side::Pbx));
-        (Hangup::new(cause, Some(status.as_u16()), by), dialogs)
+        Hangup::new(cause, Some(status.as_u16()), by)
     }
 
-    /// Where the dialled number goes: a registered extension's own number
+    /// Where the dialled number goes: a `registered` extension's own number
     /// rings its phones; otherwise the first route that takes it.
-    async fn routing(&mut self, callee: &str) -> Routing {
+    fn routing(&mut self, callee: &str, registered: bool) -> Routing {
         let direct = Routing {
             name: String::new(),
             targets: vec![callee.to_owned()],
@@ -250,7 +256,7 @@ where
             record: None,
             media_proxy: None,
         };
-        if callee.is_empty() || !self.contacts(callee).await.is_empty() {
+        if callee.is_empty() || registered {
             self.record
                 .routed(format!("extension/{callee}"), Direction::Internal);
             return direct;
@@ -432,7 +438,6 @@ where
         forks: &mut [Fork],
         events: &mut mpsc::Receiver<ForkEvent>,
         inputs: &mut mpsc::Receiver<CallInput>,
-        dialogs: &mut Vec<DialogId>,
         ring_timeout: std::time::Duration,
     ) -> Outcome {
         let timeout = tokio::time::sleep(ring_timeout);
@@ -469,14 +474,14 @@ where
                         }
                         if status.as_u16() >= 180 {
                             let early_sdp = self.sdp_of(&response);
-                            self.pass_provisional(status, early_sdp, dialog.as_ref(), dialogs);
+                            self.pass_provisional(status, early_sdp, dialog.as_ref());
                         }
                         continue;
                     }
                     forks[fork].pending = false;
                     if status.is_success() {
                         let Some(dialog) = dialog else { continue };
-                        self.register(&dialog, dialogs);
+                        self.register(&dialog);
                         // The dialog's ACK: CSeq 1 of our INVITE.
                         if let Err(e) = self.engine.shared.endpoint.ack_in_dialog(forks[fork].tx, &dialog, 1) {
                             tracing::warn!(call_id = self.call_id, "ACK not sent: {e}");
@@ -541,10 +546,9 @@ where
         status: StatusCode,
         sdp: Option<Sdp>,
         b_dialog: Option<&DialogId>,
-        dialogs: &mut Vec<DialogId>,
     ) {
         if let Some(dialog) = b_dialog {
-            self.register(dialog, dialogs);
+            self.register(dialog);
         }
         let mut builder = self.a_response(status);
         if let Some(mut sdp) = sdp {
@@ -756,13 +760,13 @@ where
     }
 
     /// Routes `dialog`'s requests to this call.
-    fn register(&self, dialog: &DialogId, dialogs: &mut Vec<DialogId>) {
-        if !dialogs.contains(dialog) {
+    fn register(&mut self, dialog: &DialogId) {
+        if !self.dialogs.contains(dialog) {
             self.engine
                 .shared
                 .by_dialog
                 .insert(dialog.clone(), self.input.clone());
-            dialogs.push(dialog.clone());
+            self.dialogs.push(dialog.clone());
         }
     }
 
@@ -787,16 +791,12 @@ where
         let Ok(response) = builder.build() else {
             return false;
         };
-        // The A dialog must reach this call before the caller's ACK or BYE.
-        if response
-            .status()
-            .is_some_and(|s| s.is_success() || s.as_u16() > 100)
-        {
+        // A response with our tag makes the A dialog (early or
+        // confirmed): it must reach this call before the caller's ACK or
+        // BYE.
+        if response.status().is_some_and(|s| s.as_u16() > 100) {
             let dialog = self.a_dialog();
-            self.engine
-                .shared
-                .by_dialog
-                .insert(dialog, self.input.clone());
+            self.register(&dialog);
         }
         self.flow(SipDirection::Sent, &response, self.peer);
         match self.engine.shared.endpoint.respond(self.tx, &response) {
