@@ -565,10 +565,7 @@ where
         if let Some(MediaTarget { rtp, rtcp }) = anchor::target(sdp) {
             media.set_remote(from, rtp, rtcp);
         }
-        let other = match from {
-            Leg::A => Leg::B,
-            Leg::B => Leg::A,
-        };
+        let other = from.other();
         anchor::anchor(sdp, media.local(other));
     }
 
@@ -708,10 +705,7 @@ where
         if method == Method::Invite && status.is_success() {
             let _ = endpoint.ack_in_dialog(client.id(), to, seq);
         }
-        let other = match from {
-            Leg::A => Leg::B,
-            Leg::B => Leg::A,
-        };
+        let other = from.other();
         let mut back = request.response_to(status);
         if let Some(mut sdp) = self.sdp_of(&response) {
             self.learn_and_anchor(&mut sdp, other);

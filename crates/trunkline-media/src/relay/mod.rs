@@ -105,7 +105,8 @@ impl Leg {
         }
     }
 
-    fn other(self) -> Leg {
+    /// The leg across the session from this one.
+    pub fn other(self) -> Leg {
         match self {
             Leg::A => Leg::B,
             Leg::B => Leg::A,
