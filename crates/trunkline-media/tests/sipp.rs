@@ -16,7 +16,6 @@ use trunkline_testkit::{Reaped, free_port, sipp, sipp_scenario, wait_listener};
 /// RTP packets in `/usr/share/sip-tester/g711a.pcap`.
 const RECORDING_PACKETS: u64 = 236;
 
-
 #[test]
 fn sipp_plays_g711a_through_the_relay_to_an_echo_without_loss() {
     let (relay, mut events) = Relay::start(RelayConfig {
@@ -31,20 +30,26 @@ fn sipp_plays_g711a_through_the_relay_to_an_echo_without_loss() {
 
     let uas_port = free_port();
     let mut uas = sipp();
-    uas.args(["-sf", &sipp_scenario(env!("CARGO_MANIFEST_DIR"), "uas_echo.xml")])
-        .args(["-p", &uas_port.to_string(), "-m", "1"])
-        .args(["-rtp_echo", "-mp", &echo.port().to_string()])
-        .args([
-            "-key",
-            "relay_port",
-            &session.local(Leg::A).rtp.port().to_string(),
-        ]);
+    uas.args([
+        "-sf",
+        &sipp_scenario(env!("CARGO_MANIFEST_DIR"), "uas_echo.xml"),
+    ])
+    .args(["-p", &uas_port.to_string(), "-m", "1"])
+    .args(["-rtp_echo", "-mp", &echo.port().to_string()])
+    .args([
+        "-key",
+        "relay_port",
+        &session.local(Leg::A).rtp.port().to_string(),
+    ]);
     let mut uas = Reaped::spawn(&mut uas);
     wait_listener(uas_port);
     let mut uac = sipp();
-    uac.args(["-sf", &sipp_scenario(env!("CARGO_MANIFEST_DIR"), "uac_pcap.xml")])
-        .args(["-p", &free_port().to_string(), "-m", "1"])
-        .arg(format!("127.0.0.1:{uas_port}"));
+    uac.args([
+        "-sf",
+        &sipp_scenario(env!("CARGO_MANIFEST_DIR"), "uac_pcap.xml"),
+    ])
+    .args(["-p", &free_port().to_string(), "-m", "1"])
+    .arg(format!("127.0.0.1:{uas_port}"));
     let mut uac = Reaped::spawn(&mut uac);
     assert_eq!(uac.exit_code(Duration::from_secs(60)), Some(0), "the call");
     assert_eq!(uas.exit_code(Duration::from_secs(10)), Some(0));

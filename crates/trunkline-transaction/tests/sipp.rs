@@ -26,7 +26,6 @@ fn start_uas() -> (Reaped, SocketAddr) {
     (uas, addr)
 }
 
-
 /// SIPp as the client against our UAS: `calls` calls must all succeed.
 fn sipp_calls_us(transport: &str, scenario_args: &[&str], calls: u32, lost: Option<u32>) {
     let (_uas, uas) = start_uas();
