@@ -1,13 +1,16 @@
-//! The call engine as the binary runs it: the configuration's media and
-//! recording settings turned into an [`EngineConfig`], the relay started
-//! on the configured port range.
+//! The call engine as the binary runs it: the configuration's media,
+//! recording, route and trunk settings turned into an [`EngineConfig`],
+//! the relay started on the configured port range.
 
 use crate::config::{self, Config, Match, Target};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use trunkline_cdr::CdrStore;
-use trunkline_engine::{Engine, EngineConfig, MediaProxy, Router, Routing, Strategy};
+use trunkline_engine as engine;
+use trunkline_engine::{
+    Credentials, Engine, EngineConfig, MediaProxy, Router, Routing, Strategy, Trunk,
+};
 use trunkline_media::relay::{Relay, RelayConfig};
 use trunkline_registrar::{MemoryLocator, StaticUsers};
 use trunkline_transaction::Endpoint;
@@ -37,14 +40,36 @@ pub(crate) fn engine(
             tracing::debug!(?event, "relay");
         }
     });
+    let trunks = trunks(config)?;
     let mut engine = EngineConfig::new(config.sip.realm.clone());
     engine.media_proxy = media_proxy(media.media_proxy);
-    engine.router = Some(Arc::new(Routes::new(config)));
+    engine.router = Some(Arc::new(Routes::new(config, &trunks)));
+    engine.trunks = trunks.into_values().collect();
     engine.ring_timeout = Duration::from_secs(config.calls.ring_timeout_secs);
     engine.record = config.recording.enabled;
     engine.recordings = Some(config.recording_dir());
     Engine::new(engine, endpoint, registrar, Some(relay), Some(cdr))
         .map_err(|e| format!("starting the call record writer: {e}"))
+}
+
+/// The `[[trunks]]` by name.
+fn trunks(config: &Config) -> Result<HashMap<String, Arc<Trunk>>, String> {
+    let mut trunks = HashMap::new();
+    for entry in &config.trunks {
+        let mut trunk = Trunk::new(entry.name.as_str(), &entry.uri)
+            .map_err(|e| format!("trunk {:?}: {e}", entry.name))?;
+        if let (Some(username), Some(password)) = (&entry.username, &entry.password) {
+            trunk.credentials = Some(Credentials {
+                username: username.clone(),
+                password: password.clone(),
+            });
+        }
+        trunk.register = entry.register;
+        trunk.inbound_acl = entry.inbound_acl.iter().map(|net| net.0).collect();
+        trunk.dids = entry.did.clone().into_iter().collect();
+        trunks.insert(entry.name.clone(), Arc::new(trunk));
+    }
+    Ok(trunks)
 }
 
 fn media_proxy(setting: config::MediaProxy) -> MediaProxy {
@@ -56,18 +81,19 @@ fn media_proxy(setting: config::MediaProxy) -> MediaProxy {
     }
 }
 
-/// `[[routes]]` and `[[groups]]` as the engine's router: the first route
-/// whose `match` takes the dialled number sends it to an extension or a
-/// group's members. Trunks are not dialled yet: a number routed to one
-/// is refused (480) and logged.
+/// `[[routes]]`, `[[groups]]` and `[[trunks]]` as the engine's router:
+/// the first route whose `match` takes the dialled number sends it to an
+/// extension, a group's members, or out through a trunk as its `rewrite`
+/// makes it.
 #[derive(Debug)]
 struct Routes {
     routes: Vec<config::Route>,
     groups: HashMap<String, Vec<String>>,
+    trunks: HashMap<String, Arc<Trunk>>,
 }
 
 impl Routes {
-    fn new(config: &Config) -> Routes {
+    fn new(config: &Config, trunks: &HashMap<String, Arc<Trunk>>) -> Routes {
         Routes {
             routes: config.routes.clone(),
             groups: config
@@ -75,6 +101,7 @@ impl Routes {
                 .iter()
                 .map(|g| (g.name.clone(), g.members.clone()))
                 .collect(),
+            trunks: trunks.clone(),
         }
     }
 }
@@ -86,17 +113,19 @@ impl Router for Routes {
             Match::Regex(pattern) => pattern.regex().is_match(dialled),
         })?;
         let targets = match &route.to {
-            Target::Extension(number) => vec![number.clone()],
-            Target::Group(group) => self.groups.get(group).cloned().unwrap_or_default(),
-            Target::Trunk(trunk) => {
-                tracing::warn!(
-                    route = route.name,
-                    trunk,
-                    dialled,
-                    "trunks are not dialled yet"
-                );
-                return None;
-            }
+            Target::Extension(number) => vec![engine::Target::Extension(number.clone())],
+            Target::Group(group) => self
+                .groups
+                .get(group)?
+                .iter()
+                .cloned()
+                .map(engine::Target::Extension)
+                .collect(),
+            Target::Trunk(name) => vec![engine::Target::Trunk {
+                // check-config made sure the trunk exists.
+                trunk: self.trunks.get(name)?.clone(),
+                number: rewrite(route, dialled),
+            }],
         };
         Some(Routing {
             name: route.name.clone(),
@@ -109,5 +138,79 @@ impl Router for Routes {
             record: route.record,
             media_proxy: route.media_proxy.map(media_proxy),
         })
+    }
+}
+
+/// The number `route` sends on for `dialled`: with a prefix match, the
+/// prefix replaced by `rewrite`; with a regex, `rewrite` with the groups
+/// captured put in. Unchanged without a `rewrite`.
+fn rewrite(route: &config::Route, dialled: &str) -> String {
+    let Some(rewrite) = &route.rewrite else {
+        return dialled.to_owned();
+    };
+    match &route.matches {
+        Match::Prefix(prefix) => format!("{rewrite}{}", &dialled[prefix.len()..]),
+        Match::Regex(pattern) => {
+            let mut number = String::new();
+            if let Some(captures) = pattern.regex().captures(dialled) {
+                captures.expand(rewrite, &mut number);
+            }
+            number
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn routes(toml: &str) -> Routes {
+        let config = Config::parse(toml).expect("valid configuration");
+        let trunks = trunks(&config).expect("valid trunks");
+        Routes::new(&config, &trunks)
+    }
+
+    const CARRIER: &str = "[[trunks]]\nname = \"carrier\"\nuri = \"sip:127.0.0.2:5080\"\n";
+
+    fn number(routing: &Routing) -> &str {
+        match &routing.targets[..] {
+            [engine::Target::Trunk { number, .. }] => number,
+            other => panic!("not one trunk target: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_prefix_rewrite_replaces_the_prefix() {
+        let routes = routes(&format!(
+            "{CARRIER}[[routes]]\nname = \"out\"\nmatch = {{ prefix = \"9\" }}\nrewrite = \"+44\"\nto = {{ trunk = \"carrier\" }}\n"
+        ));
+        assert_eq!(
+            number(&routes.route("92071234567").unwrap()),
+            "+442071234567"
+        );
+        assert!(routes.route("1001").is_none());
+    }
+
+    #[test]
+    fn a_regex_rewrite_puts_the_captured_groups_in() {
+        let routes = routes(&format!(
+            "{CARRIER}[[routes]]\nname = \"uk\"\nmatch = {{ regex = '0(\\d{{9,10}})' }}\nrewrite = \"+44${{1}}\"\nto = {{ trunk = \"carrier\" }}\n"
+        ));
+        assert_eq!(
+            number(&routes.route("02071234567").unwrap()),
+            "+442071234567"
+        );
+        // The regex takes the whole number or nothing.
+        assert!(routes.route("020712345678901").is_none());
+    }
+
+    #[test]
+    fn without_a_rewrite_the_number_goes_out_as_dialled() {
+        let routes = routes(&format!(
+            "{CARRIER}[[routes]]\nname = \"all\"\nmatch = {{ prefix = \"\" }}\nto = {{ trunk = \"carrier\" }}\n"
+        ));
+        let routing = routes.route("5551234").unwrap();
+        assert_eq!(number(&routing), "5551234");
+        assert_eq!(routing.name, "all");
     }
 }

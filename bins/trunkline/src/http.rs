@@ -87,6 +87,7 @@ fn answer(state: &State, request: &Request<Incoming>) -> Response<Full<Bytes>> {
         // Bindings held, lapsed ones included until the next expiry sweep
         // (every few seconds): counting only live ones would copy them all.
         registrations: state.registrar.locator().len(),
+        trunks: state.engine.trunk_statuses(),
     };
     // A load balancer takes a draining node out on the status code alone.
     let status = if draining {
@@ -104,6 +105,8 @@ struct Health {
     uptime_seconds: u64,
     active_calls: u64,
     registrations: usize,
+    /// Registrations with trunks (only those that register).
+    trunks: Vec<trunkline_engine::TrunkStatus>,
 }
 
 fn json(status: StatusCode, body: &impl Serialize) -> Response<Full<Bytes>> {

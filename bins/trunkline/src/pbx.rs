@@ -113,6 +113,7 @@ pub(crate) async fn run(config: Config) -> Result<(), String> {
         }
     });
     // REGISTER, OPTIONS, calls and everything in their dialogs.
+    let trunk_registrations = engine.register_trunks();
     let sip = tokio::spawn(async move { engine.run(events).await });
 
     let mut listening: Vec<String> = config
@@ -157,6 +158,9 @@ pub(crate) async fn run(config: Config) -> Result<(), String> {
         }
     }
 
+    // Unregistered while the endpoint still runs: the trunk stops sending
+    // calls here.
+    trunk_registrations.stop().await;
     sip.abort();
     http.abort();
     sweep.abort();

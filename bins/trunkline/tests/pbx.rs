@@ -8,10 +8,9 @@
 
 mod common;
 
-use common::{EXTENSIONS, Pbx, sipp};
+use common::{EXTENSIONS, Pbx, call_as_1001, phone, phones_done, records, sipp};
 use std::time::Duration;
 use trunkline_cdr::{CdrQuery, CdrStore, Disposition, SqliteCdrStore};
-use trunkline_testkit::{Reaped, free_port, sipp_scenario, wait_listener};
 
 /// How long a graceful shutdown with no call in progress may take.
 const STOP_LIMIT: Duration = Duration::from_secs(10);
@@ -30,7 +29,9 @@ fn health_answers_and_the_data_directory_is_made() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(keys.len(), 4, "{health}");
+    assert_eq!(keys.len(), 5, "{health}");
+    // No trunk registers.
+    assert_eq!(health["trunks"], serde_json::json!([]), "{health}");
 
     assert_eq!(pbx.get("/ami/v1/nothing").0, 404);
     assert!(pbx.data().join("cdr.sqlite").is_file());
@@ -141,7 +142,7 @@ fn an_invite_is_challenged_then_an_unregistered_callee_gets_480() {
             pbx.log()
         );
     }
-    assert_eq!(pbx.health()["active_calls"], 0);
+    pbx.wait_idle();
 }
 
 /// The first real call: SIPp registers 1002 from a port, a SIPp phone
@@ -296,51 +297,6 @@ fn a_sequential_group_route_rings_its_members_in_turn() {
     let record = &records(&pbx)[0];
     assert_eq!(record.disposition, Disposition::Answered);
     assert_eq!(record.destination_channel.as_deref(), Some("route/desk"));
-}
-
-/// SIPp as `user` registers from a free port, then runs callee scenario
-/// `scenario` (in tests/sipp/) there for one call: the PBX sends calls to
-/// where a registration came from. Returns once the phone listens.
-fn phone(pbx: &Pbx, user: &str, password: &str, scenario: &str) -> Reaped {
-    let port = free_port();
-    let register = sipp_scenario(env!("CARGO_MANIFEST_DIR"), "register.xml");
-    let mut command = trunkline_testkit::sipp();
-    command
-        .args(["-sf", &register, "-s", user, "-m", "1", "-t", "u1"])
-        .args(["-au", user, "-ap", password, "-p", &port.to_string()])
-        .arg(format!("127.0.0.1:{}", pbx.sip_port));
-    let registered = Reaped::spawn(&mut command).exit_code(Duration::from_secs(60));
-    assert_eq!(registered, Some(0), "{user} registers: {}", pbx.log());
-    let mut command = trunkline_testkit::sipp();
-    command
-        .args(["-sf", &sipp_scenario(env!("CARGO_MANIFEST_DIR"), scenario)])
-        .args(["-m", "1", "-t", "u1", "-p", &port.to_string()])
-        .args(["-mp", &free_port().to_string()]);
-    let phone = Reaped::spawn(&mut command);
-    wait_listener(port);
-    phone
-}
-
-/// SIPp as 1001 calls `service` with caller scenario `scenario`; it must
-/// succeed.
-fn call_as_1001(pbx: &Pbx, scenario: &str, service: &str) {
-    let args = ["-au", "1001", "-ap", "first-secret"];
-    let code = sipp(pbx, scenario, service, "u1", &args);
-    assert_eq!(code, Some(0), "{scenario}: {}", pbx.log());
-}
-
-/// Every phone's scenario must end well.
-fn phones_done(pbx: &Pbx, phones: Vec<(&str, Reaped)>) {
-    for (name, mut phone) in phones {
-        let code = phone.exit_code(Duration::from_secs(30));
-        assert_eq!(code, Some(0), "{name}: {}", pbx.log());
-    }
-}
-
-/// The call records the PBX has stored.
-fn records(pbx: &Pbx) -> Vec<trunkline_cdr::Cdr> {
-    let store = SqliteCdrStore::open(pbx.data().join("cdr.sqlite")).unwrap();
-    store.query(&CdrQuery::default()).unwrap().records
 }
 
 #[test]

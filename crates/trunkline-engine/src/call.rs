@@ -2,8 +2,10 @@
 //! forked B legs, the relay session and the call detail record.
 
 use crate::anchor::{self, MediaTarget};
-use crate::{CallEvent, CallInput, Engine, MediaProxy, Routing, Strategy};
+use crate::trunk::{Trunk, transport_param};
+use crate::{CallEvent, CallInput, Engine, MediaProxy, Routing, Strategy, Target};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 use tokio::sync::mpsc;
@@ -19,17 +21,76 @@ use trunkline_transaction::{ClientEvent, ClientTxId, DialogId, Peer, ServerTxId,
 
 const SDP: &str = "application/sdp";
 
-/// One B leg: an INVITE to one of the callee's contacts.
+/// A phone or trunk a B leg rings.
+#[derive(Debug, Clone)]
+struct Destination {
+    /// Which of the routing's targets it stands for.
+    target: usize,
+    /// The INVITE's Request-URI.
+    uri: String,
+    /// The INVITE's To URI.
+    to: String,
+    /// Where the INVITE goes.
+    flow: Peer,
+    /// Route headers (a registered phone's Path).
+    path: Vec<String>,
+    /// A phone registered from an address its Contact does not name.
+    behind_nat: bool,
+    /// The trunk, whose credentials answer its challenges.
+    trunk: Option<Arc<Trunk>>,
+}
+
+impl Destination {
+    fn phone(target: usize, extension: &str, binding: Binding, domain: &str) -> Destination {
+        Destination {
+            target,
+            behind_nat: anchor::behind_nat(contact_ip(&binding.contact), binding.flow.addr.ip()),
+            to: format!("sip:{extension}@{domain}"),
+            uri: binding.contact,
+            flow: binding.flow,
+            path: binding.path,
+            trunk: None,
+        }
+    }
+
+    fn trunk(target: usize, trunk: &Arc<Trunk>, number: &str, flow: Peer) -> Destination {
+        Destination {
+            target,
+            uri: trunk.uri_for(number),
+            to: trunk.address_of(number),
+            flow,
+            path: Vec::new(),
+            behind_nat: false,
+            trunk: Some(trunk.clone()),
+        }
+    }
+}
+
+/// One B leg: an INVITE to one destination.
 struct Fork {
+    /// The INVITE's transaction: the latest, after a challenge.
     tx: ClientTxId,
-    binding: Binding,
+    request: Message,
+    destination: Destination,
     /// Still waiting for its final response.
     pending: bool,
 }
 
-/// What a fork reported.
+/// The B legs of one stage, in one dialog's Call-ID and From tag; their
+/// responses come out of one channel.
+struct Forks {
+    list: Vec<Fork>,
+    events: mpsc::Receiver<ForkEvent>,
+    sender: mpsc::Sender<ForkEvent>,
+    call_id: String,
+    from_tag: String,
+    offer: Option<String>,
+}
+
+/// What a fork's transaction reported.
 struct ForkEvent {
     fork: usize,
+    tx: ClientTxId,
     event: ClientEvent,
 }
 
@@ -50,6 +111,8 @@ struct Call<L, U> {
     tx: ServerTxId,
     invite: Message,
     peer: Peer,
+    /// The trunk the call comes in from; `None` for an extension's call.
+    trunk: Option<Arc<Trunk>>,
     /// Our To tag on the A leg.
     a_tag: String,
     input: mpsc::Sender<CallInput>,
@@ -79,46 +142,71 @@ pub(crate) async fn run<L, U>(
     U: UserBackend + 'static,
 {
     let now = SystemTime::now();
-    let user = match engine
+    let trunk = engine
         .shared
-        .registrar
-        .authenticate(now, &invite, peer)
-        .await
-    {
-        Ok(user) => user,
-        Err(challenge) => {
-            // 407 (or 403 for a source that keeps failing): the phone
-            // retries with credentials in a new transaction.
-            engine.send_response(tx, &challenge);
-            return;
+        .config
+        .trunks
+        .iter()
+        .find(|trunk| trunk.admits(peer.addr.ip()))
+        .cloned();
+    let (caller, source_channel, direction) = match &trunk {
+        // A trunk's ACL vouches for its calls: no digest is asked of it.
+        Some(trunk) => {
+            let from = invite.from();
+            let number = from
+                .as_ref()
+                .and_then(|f| number_of(f.uri()))
+                .unwrap_or_default();
+            let name = from.as_ref().and_then(|f| f.display_name());
+            let caller = Party::new(number, name.as_deref());
+            (caller, format!("trunk/{}", trunk.name), Direction::Inbound)
         }
+        None => match engine
+            .shared
+            .registrar
+            .authenticate(now, &invite, peer)
+            .await
+        {
+            Ok(user) => {
+                let caller = Party::new(user.username.as_str(), user.display_name.as_deref());
+                let channel = format!("extension/{}", user.username);
+                (caller, channel, Direction::Internal)
+            }
+            Err(challenge) => {
+                // 407 (or 403 for a source that keeps failing): the phone
+                // retries with credentials in a new transaction.
+                engine.send_response(tx, &challenge);
+                return;
+            }
+        },
     };
     let call_id = invite.call_id().unwrap_or_default().to_owned();
     let callee = invite
         .uri()
-        .and_then(|uri| uri.as_sip().and_then(|sip| sip.user()).map(str::to_owned))
+        .and_then(|uri| number_of(uri).map(str::to_owned))
         .unwrap_or_default();
-    let record = CdrBuilder::new(CallStart {
-        id: CdrId::generate(),
-        call_id: call_id.clone(),
-        caller: Party::new(user.username.as_str(), user.display_name.as_deref()),
-        callee: Party::new(callee.as_str(), None),
-        source_channel: format!("extension/{}", user.username),
-        direction: Direction::Internal,
-        time: now,
-    });
     engine.shared.active.fetch_add(1, Ordering::Relaxed);
     engine.shared.calls.fetch_add(1, Ordering::Relaxed);
     engine.emit(CallEvent::New {
         call_id: call_id.clone(),
-        caller: user.username.clone(),
+        caller: caller.number.clone(),
         callee: callee.clone(),
+    });
+    let record = CdrBuilder::new(CallStart {
+        id: CdrId::generate(),
+        call_id: call_id.clone(),
+        caller,
+        callee: Party::new(callee.as_str(), None),
+        source_channel,
+        direction,
+        time: now,
     });
     let mut call = Call {
         engine: engine.clone(),
         tx,
         invite,
         peer,
+        trunk,
         a_tag: new_tag(),
         input,
         record,
@@ -155,35 +243,15 @@ where
     /// The whole call; returns how it ended.
     async fn ring_and_talk(
         &mut self,
-        callee: &str,
+        dialled: &str,
         inputs: &mut mpsc::Receiver<CallInput>,
     ) -> Hangup {
-        let own = self.contacts(callee).await;
-        let routing = self.routing(callee, !own.is_empty());
-        let mut phones = Vec::new();
-        if own.is_empty() {
-            for target in &routing.targets {
-                let bindings = self.contacts(target).await;
-                phones.extend(bindings.into_iter().map(|b| (target.clone(), b)));
-            }
-        } else {
-            // The dialled extension itself: its phones were just looked up.
-            phones.extend(own.into_iter().map(|b| (callee.to_owned(), b)));
-        }
-        // Parallel: one stage of every phone. Sequential: a group's
-        // members one by one (each member's phones together), or one
-        // extension's phones one by one.
-        let stages: Vec<Vec<(String, Binding)>> = match routing.strategy {
-            Strategy::Parallel if !phones.is_empty() => vec![phones],
-            Strategy::Parallel => Vec::new(),
-            Strategy::Sequential if routing.targets.len() > 1 => routing
-                .targets
-                .iter()
-                .map(|t| phones.iter().filter(|(n, _)| n == t).cloned().collect())
-                .filter(|stage: &Vec<(String, Binding)>| !stage.is_empty())
-                .collect(),
-            Strategy::Sequential => phones.into_iter().map(|phone| vec![phone]).collect(),
+        let Some((routing, destinations)) = self.route(dialled).await else {
+            // A trunk's call to a number it has no DID for.
+            self.answer_status(StatusCode::NOT_FOUND);
+            return Hangup::new(HangupCause::Rejected, Some(404), Side::Pbx);
         };
+        let stages = stages(&routing, destinations);
         if stages.is_empty() {
             // Not registered (or no such extension: the same answer, so
             // nobody learns which numbers exist).
@@ -196,8 +264,7 @@ where
         let media_proxy = routing.media_proxy.unwrap_or(config.media_proxy);
         let ring_timeout = routing.ring_timeout.unwrap_or(config.ring_timeout);
         let offer = self.sdp_of(&self.invite.clone());
-        let everyone: Vec<Binding> = stages.iter().flatten().map(|(_, b)| b.clone()).collect();
-        self.media = self.open_media(offer.as_ref(), &everyone, media_proxy);
+        self.media = self.open_media(offer.as_ref(), stages.iter().flatten(), media_proxy);
         let b_offer = offer.map(|mut sdp| {
             if let Some(media) = &self.media {
                 anchor::anchor(&mut sdp, media.local(Leg::B));
@@ -207,17 +274,15 @@ where
         let mut best: Option<StatusCode> = None;
         let mut last = None;
         for stage in &stages {
-            let (mut forks, mut events) = self.fork(stage, b_offer.as_deref());
-            if forks.is_empty() {
+            let mut forks = self.fork(stage, b_offer.clone());
+            if forks.list.is_empty() {
                 continue;
             }
-            let outcome = self
-                .ring(&mut forks, &mut events, inputs, ring_timeout)
-                .await;
+            let outcome = self.ring(&mut forks, inputs, ring_timeout).await;
             let (fork, b_dialog) = match outcome {
                 Outcome::Answered { fork, dialog } => (fork, dialog),
                 Outcome::Failed { status, cause, by } => {
-                    self.cancel_all(&mut forks);
+                    self.cancel_all(&mut forks.list);
                     let stop = matches!(cause, HangupCause::OriginatorCancel)
                         || status.as_u16() >= 600
                         || status == StatusCode::SERVER_INTERNAL_ERROR;
@@ -232,8 +297,8 @@ where
             };
             // Everyone else stops ringing (RFC 3261 §16.7 step 10 for a
             // proxy; a B2BUA does the same on its own legs).
-            forks[fork].pending = false;
-            self.cancel_all(&mut forks);
+            forks.list[fork].pending = false;
+            self.cancel_all(&mut forks.list);
             // Our 200 registered the A dialog.
             let a_dialog = self.a_dialog();
             let (cause, by) = self.talk(&a_dialog, &b_dialog, inputs).await;
@@ -245,37 +310,91 @@ where
         Hangup::new(cause, Some(status.as_u16()), by)
     }
 
-    /// Where the dialled number goes: a `registered` extension's own number
-    /// rings its phones; otherwise the first route that takes it.
-    fn routing(&mut self, callee: &str, registered: bool) -> Routing {
-        let direct = Routing {
-            name: String::new(),
-            targets: vec![callee.to_owned()],
-            strategy: Strategy::Parallel,
-            ring_timeout: None,
-            record: None,
-            media_proxy: None,
+    /// Where the dialled number goes, and the phones and trunks that ring
+    /// for it: a registered extension's own number rings its phones;
+    /// another number the first route that takes it. A trunk's call rings
+    /// only the extension its DID names, never a route (which could send
+    /// it out again through a trunk at our cost); `None` if there is none.
+    async fn route(&mut self, dialled: &str) -> Option<(Routing, Vec<Destination>)> {
+        let (extension, direction) = match &self.trunk {
+            Some(trunk) => (self.did_extension(trunk, dialled)?, Direction::Inbound),
+            None => (dialled.to_owned(), Direction::Internal),
         };
-        if callee.is_empty() || registered {
-            self.record
-                .routed(format!("extension/{callee}"), Direction::Internal);
-            return direct;
-        }
-        let routed = self
-            .engine
-            .shared
-            .config
-            .router
-            .as_ref()
-            .and_then(|router| router.route(callee));
-        match routed {
-            Some(routing) => {
-                self.record
-                    .routed(format!("route/{}", routing.name), Direction::Internal);
-                routing
+        let own = self.contacts(&extension).await;
+        let router = self.engine.shared.config.router.clone();
+        let routed = match router {
+            Some(router) if own.is_empty() && self.trunk.is_none() && !dialled.is_empty() => {
+                router.route(dialled)
             }
-            None => direct,
+            _ => None,
+        };
+        let Some(routing) = routed else {
+            self.record
+                .routed(format!("extension/{extension}"), direction);
+            let domain = &self.engine.shared.config.domain;
+            let phones = own
+                .into_iter()
+                .map(|binding| Destination::phone(0, &extension, binding, domain))
+                .collect();
+            return Some((direct(extension), phones));
+        };
+        let trunk = routing.targets.iter().find_map(|target| match target {
+            Target::Trunk { trunk, .. } => Some(trunk),
+            Target::Extension(_) => None,
+        });
+        let (channel, direction) = match trunk {
+            Some(trunk) => (format!("trunk/{}", trunk.name), Direction::Outbound),
+            None => (format!("route/{}", routing.name), Direction::Internal),
+        };
+        self.record.routed(channel, direction);
+        let destinations = self.destinations(&routing).await;
+        Some((routing, destinations))
+    }
+
+    /// The extension a trunk's call rings: the DID in the Request-URI, or
+    /// in the To header (a carrier that sends calls to our registered
+    /// contact puts the account there, and the DID in To).
+    fn did_extension(&self, trunk: &Trunk, dialled: &str) -> Option<String> {
+        let to = self.invite.to();
+        let to_user = to.as_ref().and_then(|to| number_of(to.uri()));
+        let extension = trunk
+            .extension_for(dialled)
+            .or_else(|| trunk.extension_for(to_user?));
+        if extension.is_none() {
+            tracing::info!(
+                call_id = self.call_id,
+                trunk = trunk.name,
+                dialled,
+                "no DID for an inbound call"
+            );
         }
+        extension.map(str::to_owned)
+    }
+
+    /// Every routing target's phones (an extension's registered contacts)
+    /// or trunk, in order.
+    async fn destinations(&self, routing: &Routing) -> Vec<Destination> {
+        let domain = &self.engine.shared.config.domain;
+        let mut destinations = Vec::new();
+        for (index, target) in routing.targets.iter().enumerate() {
+            match target {
+                Target::Extension(extension) => {
+                    let phones = self.contacts(extension).await.into_iter();
+                    destinations.extend(
+                        phones.map(|binding| Destination::phone(index, extension, binding, domain)),
+                    );
+                }
+                Target::Trunk { trunk, number } => match trunk.peer().await {
+                    Ok(flow) => destinations.push(Destination::trunk(index, trunk, number, flow)),
+                    Err(e) => tracing::warn!(
+                        call_id = self.call_id,
+                        trunk = trunk.name,
+                        "trunk unreachable: {e}"
+                    ),
+                },
+            }
+        }
+        destinations
     }
 
     /// The callee's live contacts: registered at the address the caller
@@ -303,10 +422,10 @@ where
     }
 
     /// A relay session if this call's media is to be anchored.
-    fn open_media(
+    fn open_media<'d>(
         &self,
         offer: Option<&Sdp>,
-        bindings: &[Binding],
+        mut destinations: impl Iterator<Item = &'d Destination>,
         media_proxy: MediaProxy,
     ) -> Option<Session> {
         let shared = &self.engine.shared;
@@ -316,16 +435,16 @@ where
             anchor::target(offer).map(|t| t.rtp.ip()),
             self.peer.addr.ip(),
         );
-        // A callee registered from an address its Contact does not name
-        // is behind NAT too.
-        let callee_nat = bindings
-            .iter()
-            .any(|b| anchor::behind_nat(contact_ip(&b.contact), b.flow.addr.ip()));
+        let (mut callee_nat, mut trunk) = (false, self.trunk.is_some());
+        for destination in &mut destinations {
+            callee_nat |= destination.behind_nat;
+            trunk |= destination.trunk.is_some();
+        }
         let anchor = match media_proxy {
             MediaProxy::None => false,
             MediaProxy::Always => true,
             MediaProxy::Nat => caller_nat || callee_nat,
-            MediaProxy::Auto => caller_nat || callee_nat || self.recorded,
+            MediaProxy::Auto => caller_nat || callee_nat || trunk || self.recorded,
         };
         if !anchor {
             return None;
@@ -345,62 +464,122 @@ where
         }
     }
 
-    /// Sends an INVITE to every contact; each fork's responses come out of
-    /// one channel.
-    fn fork(
-        &mut self,
-        phones: &[(String, Binding)],
-        offer: Option<&str>,
-    ) -> (Vec<Fork>, mpsc::Receiver<ForkEvent>) {
+    /// Sends an INVITE to every destination of a stage.
+    fn fork(&mut self, stage: &[Destination], offer: Option<String>) -> Forks {
         let (sender, events) = mpsc::channel(32);
-        let mut forks = Vec::new();
-        let endpoint = self.engine.shared.endpoint.clone();
-        let from_tag = new_tag();
-        let b_call_id = format!("{}@trunkline", new_tag());
-        for (callee, binding) in phones {
-            let request = match self.b_invite(callee, binding, offer, &from_tag, &b_call_id) {
-                Some(request) => request,
-                None => continue,
+        let mut forks = Forks {
+            list: Vec::new(),
+            events,
+            sender,
+            call_id: format!("{}@trunkline", new_tag()),
+            from_tag: new_tag(),
+            offer,
+        };
+        for destination in stage {
+            let Some(request) = self.b_invite(&forks, destination, 1, None) else {
+                continue;
             };
-            match endpoint.send_request(request.clone(), binding.flow) {
-                Ok(mut client) => {
-                    self.flow(SipDirection::Sent, &request, binding.flow);
-                    let fork = forks.len();
-                    let sender = sender.clone();
-                    forks.push(Fork {
-                        tx: client.id(),
-                        binding: binding.clone(),
-                        pending: true,
-                    });
-                    tokio::spawn(async move {
-                        while let Some(event) = client.next().await {
-                            if sender.send(ForkEvent { fork, event }).await.is_err() {
-                                return;
-                            }
-                        }
-                    });
-                }
-                Err(e) => tracing::warn!(contact = binding.contact, "INVITE not sent: {e}"),
+            let index = forks.list.len();
+            if let Some(tx) = self.send_fork(&forks, index, &request, destination.flow) {
+                forks.list.push(Fork {
+                    tx,
+                    request,
+                    destination: destination.clone(),
+                    pending: true,
+                });
             }
         }
-        (forks, events)
+        forks
+    }
+
+    /// Sends fork `index`'s INVITE; its transaction's events go to the
+    /// stage's channel.
+    fn send_fork(
+        &mut self,
+        forks: &Forks,
+        index: usize,
+        request: &Message,
+        flow: Peer,
+    ) -> Option<ClientTxId> {
+        let endpoint = &self.engine.shared.endpoint;
+        let mut client = match endpoint.send_request(request.clone(), flow) {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::warn!(call_id = self.call_id, uri = %flow.addr, "INVITE not sent: {e}");
+                return None;
+            }
+        };
+        self.flow(SipDirection::Sent, request, flow);
+        let tx = client.id();
+        let sender = forks.sender.clone();
+        tokio::spawn(async move {
+            while let Some(event) = client.next().await {
+                let event = ForkEvent {
+                    fork: index,
+                    tx,
+                    event,
+                };
+                if sender.send(event).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Some(tx)
+    }
+
+    /// Answers a trunk's challenge to fork `index`: the INVITE again, in
+    /// the same dialog with the next CSeq and the credentials (RFC 3261
+    /// §22.2). `false` if there is nothing to answer with, or the
+    /// credentials were already refused.
+    fn answer_challenge(&mut self, forks: &mut Forks, index: usize, challenge: &Message) -> bool {
+        let fork = &forks.list[index];
+        let Some(trunk) = &fork.destination.trunk else {
+            return false;
+        };
+        let answered = fork.request.header(HeaderName::Authorization).is_some()
+            || fork
+                .request
+                .header(HeaderName::ProxyAuthorization)
+                .is_some();
+        if answered {
+            tracing::warn!(
+                call_id = self.call_id,
+                trunk = trunk.name,
+                "credentials refused"
+            );
+            return false;
+        }
+        let Some(answer) = trunk.answer(&fork.request, challenge) else {
+            return false;
+        };
+        let seq = fork.request.cseq().map_or(1, |c| c.seq) + 1;
+        let destination = fork.destination.clone();
+        let Some(request) = self.b_invite(forks, &destination, seq, Some(answer)) else {
+            return false;
+        };
+        let Some(tx) = self.send_fork(forks, index, &request, destination.flow) else {
+            return false;
+        };
+        let fork = &mut forks.list[index];
+        fork.tx = tx;
+        fork.request = request;
+        true
     }
 
     /// The INVITE for one B leg: a new dialog (Call-ID, tags) of our own,
-    /// the caller's identity, the offer anchored or as it came.
+    /// the caller's identity, the offer anchored or as it came, and the
+    /// answer to a trunk's challenge if there was one.
     fn b_invite(
         &self,
-        callee: &str,
-        binding: &Binding,
-        offer: Option<&str>,
-        from_tag: &str,
-        call_id: &str,
+        forks: &Forks,
+        destination: &Destination,
+        seq: u32,
+        answer: Option<(HeaderName, String)>,
     ) -> Option<Message> {
         let endpoint = &self.engine.shared.endpoint;
-        let transport = binding.flow.transport;
+        let transport = destination.flow.transport;
         let via = endpoint.via(transport)?;
         let local = endpoint.local_addr(transport)?;
-        let domain = &self.engine.shared.config.domain;
         let from = self.invite.from()?;
         let caller_uri = from.uri().as_str().to_owned();
         let display = from
@@ -408,25 +587,28 @@ where
             .map(|name| format!("\"{name}\" "))
             .unwrap_or_default();
         let hops = self.invite.max_forwards().unwrap_or(70).saturating_sub(1);
-        let mut builder = Message::request(Method::Invite, binding.contact.clone())
+        let mut builder = Message::request(Method::Invite, destination.uri.clone())
             .header(HeaderName::Via, via)
             .header(HeaderName::MaxForwards, hops.to_string())
             .header(
                 HeaderName::From,
-                format!("{display}<{caller_uri}>;tag={from_tag}"),
+                format!("{display}<{caller_uri}>;tag={}", forks.from_tag),
             )
-            .header(HeaderName::To, format!("<sip:{callee}@{domain}>"))
-            .header(HeaderName::CallId, call_id)
-            .header(HeaderName::CSeq, "1 INVITE")
+            .header(HeaderName::To, format!("<{}>", destination.to))
+            .header(HeaderName::CallId, forks.call_id.as_str())
+            .header(HeaderName::CSeq, format!("{seq} INVITE"))
             .header(
                 HeaderName::Contact,
                 format!("<sip:trunkline@{local}{}>", transport_param(transport)),
             );
-        for path in &binding.path {
+        for path in &destination.path {
             builder = builder.header(HeaderName::Route, path.as_str());
         }
-        if let Some(offer) = offer {
-            builder = builder.body(SDP, offer.to_owned());
+        if let Some((name, value)) = answer {
+            builder = builder.header(name, value);
+        }
+        if let Some(offer) = &forks.offer {
+            builder = builder.body(SDP, offer.clone());
         }
         builder.build().ok()
     }
@@ -435,8 +617,7 @@ where
     /// or the ring timeout; passes ringing and early media to the caller.
     async fn ring(
         &mut self,
-        forks: &mut [Fork],
-        events: &mut mpsc::Receiver<ForkEvent>,
+        forks: &mut Forks,
         inputs: &mut mpsc::Receiver<CallInput>,
         ring_timeout: std::time::Duration,
     ) -> Outcome {
@@ -448,17 +629,21 @@ where
         let mut rang = false;
         loop {
             tokio::select! {
-                event = events.recv() => {
-                    let Some(ForkEvent { fork, event }) = event else {
+                event = forks.events.recv() => {
+                    let Some(ForkEvent { fork, tx, event }) = event else {
                         return self.refused(best);
                     };
-                    let peer = forks[fork].binding.flow;
+                    if tx != forks.list[fork].tx {
+                        // The challenged transaction a fork answered.
+                        continue;
+                    }
+                    let peer = forks.list[fork].destination.flow;
                     let (response, dialog) = match event {
                         ClientEvent::Response { response, dialog } => (response, dialog),
                         ClientEvent::Timeout => {
-                            forks[fork].pending = false;
+                            forks.list[fork].pending = false;
                             best = Some(better(best, StatusCode::REQUEST_TIMEOUT));
-                            if forks.iter().all(|f| !f.pending) {
+                            if forks.list.iter().all(|f| !f.pending) {
                                 return self.refused(best);
                             }
                             continue;
@@ -478,12 +663,21 @@ where
                         }
                         continue;
                     }
-                    forks[fork].pending = false;
+                    let challenged = matches!(
+                        status,
+                        StatusCode::UNAUTHORIZED | StatusCode::PROXY_AUTHENTICATION_REQUIRED
+                    );
+                    if challenged && self.answer_challenge(forks, fork, &response) {
+                        continue;
+                    }
+                    forks.list[fork].pending = false;
                     if status.is_success() {
                         let Some(dialog) = dialog else { continue };
                         self.register(&dialog);
-                        // The dialog's ACK: CSeq 1 of our INVITE.
-                        if let Err(e) = self.engine.shared.endpoint.ack_in_dialog(forks[fork].tx, &dialog, 1) {
+                        // The dialog's ACK, for the CSeq of our INVITE.
+                        let Fork { tx, request, .. } = &forks.list[fork];
+                        let seq = request.cseq().map_or(1, |c| c.seq);
+                        if let Err(e) = self.engine.shared.endpoint.ack_in_dialog(*tx, &dialog, seq) {
                             tracing::warn!(call_id = self.call_id, "ACK not sent: {e}");
                         }
                         let answer = self.sdp_of(&response);
@@ -501,7 +695,7 @@ where
                         return Outcome::Answered { fork, dialog };
                     }
                     best = Some(better(best, status));
-                    if status.as_u16() >= 600 || forks.iter().all(|f| !f.pending) {
+                    if status.as_u16() >= 600 || forks.list.iter().all(|f| !f.pending) {
                         return self.refused(best);
                     }
                 }
@@ -884,6 +1078,15 @@ fn better(best: Option<StatusCode>, new: StatusCode) -> StatusCode {
     }
 }
 
+/// The number a URI names: a SIP URI's user part, a tel URI's number.
+fn number_of(uri: trunkline_sip::Uri<'_>) -> Option<&str> {
+    match uri {
+        trunkline_sip::Uri::Sip(sip) => sip.user(),
+        trunkline_sip::Uri::Tel(tel) => Some(tel.number()),
+        trunkline_sip::Uri::Other(_) => None,
+    }
+}
+
 /// The IP address a contact URI names, if it names one.
 fn contact_ip(contact: &str) -> Option<std::net::IpAddr> {
     let uri = trunkline_sip::Uri::parse(contact).ok()?;
@@ -894,12 +1097,32 @@ fn contact_ip(contact: &str) -> Option<std::net::IpAddr> {
     }
 }
 
-fn transport_param(transport: trunkline_transaction::Transport) -> &'static str {
-    use trunkline_transaction::Transport;
-    match transport {
-        Transport::Udp => "",
-        Transport::Tcp => ";transport=tcp",
-        Transport::Tls => ";transport=tls",
-        Transport::Ws | Transport::Wss => ";transport=ws",
+/// Straight to one extension's phones.
+fn direct(extension: String) -> Routing {
+    Routing {
+        name: String::new(),
+        targets: vec![Target::Extension(extension)],
+        strategy: Strategy::Parallel,
+        ring_timeout: None,
+        record: None,
+        media_proxy: None,
+    }
+}
+
+/// The destinations in the order they ring. Parallel: one stage of
+/// everyone. Sequential: a route's targets one by one (each target's
+/// phones together), or one extension's phones one by one.
+fn stages(routing: &Routing, destinations: Vec<Destination>) -> Vec<Vec<Destination>> {
+    match routing.strategy {
+        Strategy::Parallel if destinations.is_empty() => Vec::new(),
+        Strategy::Parallel => vec![destinations],
+        Strategy::Sequential if routing.targets.len() > 1 => (0..routing.targets.len())
+            .map(|target| {
+                let stage = destinations.iter().filter(|d| d.target == target);
+                stage.cloned().collect::<Vec<_>>()
+            })
+            .filter(|stage| !stage.is_empty())
+            .collect(),
+        Strategy::Sequential => destinations.into_iter().map(|d| vec![d]).collect(),
     }
 }

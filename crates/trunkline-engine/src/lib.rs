@@ -1,8 +1,10 @@
 //! The Trunkline call engine: a back-to-back user agent (B2BUA). Every
 //! call has an A leg (the caller's dialog with us) and B legs (our dialogs
-//! with the callee's phones), each its own SIP dialog; the engine
-//! authenticates the caller, finds the callee's registered contacts, rings
-//! them all (first answer wins, the others are cancelled), anchors the
+//! with the callee's phones or a trunk), each its own SIP dialog; the
+//! engine authenticates the caller (or admits a trunk by its source
+//! address), finds the callee's registered contacts or the trunk a route
+//! names, rings them (all at once, first answer wins and the others are
+//! cancelled; or in turn), answers trunks' digest challenges, anchors the
 //! media in the RTP relay, passes re-INVITEs (hold) and other in-dialog
 //! requests across with the SDP rewritten, and ends both legs together.
 //! Every call leaves a call detail record and a trail of [`CallEvent`]s.
@@ -24,6 +26,11 @@ mod anchor;
 mod call;
 mod record;
 mod records;
+mod registration;
+mod trunk;
+
+pub use registration::{TrunkRegistrations, TrunkStatus};
+pub use trunk::{Credentials, Trunk};
 
 use dashmap::DashMap;
 use serde::Serialize;
@@ -38,11 +45,25 @@ use trunkline_registrar::{Locator, Registrar, UserBackend};
 use trunkline_sip::{HeaderName, Message, Method, StatusCode};
 use trunkline_transaction::{DialogId, Endpoint, EndpointEvent, Peer, ServerTxId};
 
+/// What can go wrong setting the engine up.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A trunk's URI is not one calls can be sent to.
+    #[error("trunk URI {uri:?}: {why}")]
+    TrunkUri {
+        /// The URI as given.
+        uri: String,
+        /// What is wrong with it.
+        why: String,
+    },
+}
+
 /// When the engine anchors a call's media in the relay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MediaProxy {
-    /// When it is needed: a party behind NAT, or a recorded call.
+    /// When it is needed: a party behind NAT, a trunk (a carrier cannot
+    /// reach a phone's own address), or a recorded call.
     #[default]
     Auto,
     /// Always.
@@ -66,13 +87,28 @@ pub enum Strategy {
     Sequential,
 }
 
+/// One destination of a route.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// An extension's registered phones.
+    Extension(String),
+    /// A number called through a trunk.
+    Trunk {
+        /// The trunk.
+        trunk: Arc<Trunk>,
+        /// The number as the trunk is to see it (rewritten by the route).
+        number: String,
+    },
+}
+
 /// Where a dialled number goes, as a [`Router`] decides.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Routing {
-    /// The route's name, for the record (`route/{name}`).
+    /// The route's name, for the record (`route/{name}`, or
+    /// `trunk/{trunk}` when it goes out through a trunk).
     pub name: String,
-    /// The extensions to ring, in order.
-    pub targets: Vec<String>,
+    /// What to ring, in order.
+    pub targets: Vec<Target>,
     /// How to ring them.
     pub strategy: Strategy,
     /// How long each stage rings; the engine's default if `None`.
@@ -112,6 +148,9 @@ pub struct EngineConfig {
     /// Routes for numbers that are not a registered extension's; `None`
     /// routes extensions only.
     pub router: Option<Arc<dyn Router>>,
+    /// The trunks: calls from a source one of them admits come in through
+    /// it, and [`Engine::register_trunks`] registers with those that ask.
+    pub trunks: Vec<Arc<Trunk>>,
 }
 
 impl EngineConfig {
@@ -125,6 +164,7 @@ impl EngineConfig {
             recordings: None,
             request_timeout: Duration::from_secs(32),
             router: None,
+            trunks: Vec::new(),
         }
     }
 }
@@ -216,6 +256,7 @@ struct Shared<L, U> {
     accepting: AtomicBool,
     active: AtomicU64,
     calls: AtomicU64,
+    trunk_statuses: registration::Statuses,
 }
 
 /// The call engine: cheap to clone.
@@ -271,6 +312,7 @@ where
                 accepting: AtomicBool::new(true),
                 active: AtomicU64::new(0),
                 calls: AtomicU64::new(0),
+                trunk_statuses: Default::default(),
             }),
         })
     }
@@ -288,6 +330,29 @@ where
             calls: self.shared.calls.load(Ordering::Relaxed),
             dialogs: self.shared.by_dialog.len() as u64,
         }
+    }
+
+    /// Starts keeping registered with every trunk whose `register` is set;
+    /// [`TrunkRegistrations::stop`] unregisters.
+    pub fn register_trunks(&self) -> TrunkRegistrations {
+        let shared = &self.shared;
+        TrunkRegistrations::start(
+            &shared.endpoint,
+            &shared.config.trunks,
+            &shared.trunk_statuses,
+        )
+    }
+
+    /// How the registrations with trunks stand, by trunk name.
+    pub fn trunk_statuses(&self) -> Vec<TrunkStatus> {
+        let mut statuses: Vec<TrunkStatus> = self
+            .shared
+            .trunk_statuses
+            .iter()
+            .map(|entry| entry.value().clone())
+            .collect();
+        statuses.sort_by(|a, b| a.name.cmp(&b.name));
+        statuses
     }
 
     /// Stops taking new calls (they get 503): the first step of a

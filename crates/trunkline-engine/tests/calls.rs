@@ -348,7 +348,9 @@ impl trunkline_engine::Router for Desk {
     fn route(&self, dialled: &str) -> Option<trunkline_engine::Routing> {
         (dialled == "500").then(|| trunkline_engine::Routing {
             name: "desk".into(),
-            targets: vec!["1002".into(), "1003".into()],
+            targets: ["1002", "1003"]
+                .map(|n| trunkline_engine::Target::Extension(n.into()))
+                .into(),
             strategy: trunkline_engine::Strategy::Sequential,
             ring_timeout: Some(Duration::from_millis(700)),
             record: None,

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
-use trunkline_testkit::{Reaped, free_port};
+use trunkline_cdr::{CdrQuery, CdrStore, SqliteCdrStore};
+use trunkline_testkit::{Reaped, free_port, sipp_scenario, wait_listener};
 
 /// The two extensions most tests register and call as, with passwords
 /// given (so nothing is printed).
@@ -160,6 +161,19 @@ impl Pbx {
         (status, body.to_owned())
     }
 
+    /// Waits (up to 10 s) until no call is in progress.
+    pub(crate) fn wait_idle(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.health()["active_calls"] != 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "calls still in progress: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The health document.
     pub(crate) fn health(&self) -> serde_json::Value {
         let (status, body) = self.get("/ami/v1/health");
@@ -197,4 +211,52 @@ pub(crate) fn sipp(
         .args(extra)
         .arg(format!("127.0.0.1:{}", pbx.sip_port));
     Reaped::spawn(&mut command).exit_code(Duration::from_secs(60))
+}
+
+/// SIPp as `user` registers from a free port, then runs callee scenario
+/// `scenario` (in tests/sipp/) there for one call: the PBX sends calls to
+/// where a registration came from. Returns once the phone listens.
+pub(crate) fn phone(pbx: &Pbx, user: &str, password: &str, scenario: &str) -> Reaped {
+    let port = free_port();
+    let register = sipp_scenario(env!("CARGO_MANIFEST_DIR"), "register.xml");
+    let mut command = trunkline_testkit::sipp();
+    command
+        .args(["-sf", &register, "-s", user, "-m", "1", "-t", "u1"])
+        .args(["-au", user, "-ap", password, "-p", &port.to_string()])
+        .arg(format!("127.0.0.1:{}", pbx.sip_port));
+    let registered = Reaped::spawn(&mut command).exit_code(Duration::from_secs(60));
+    assert_eq!(registered, Some(0), "{user} registers: {}", pbx.log());
+    let mut command = trunkline_testkit::sipp();
+    command
+        .args(["-sf", &sipp_scenario(env!("CARGO_MANIFEST_DIR"), scenario)])
+        .args(["-m", "1", "-t", "u1", "-p", &port.to_string()])
+        .args(["-mp", &free_port().to_string()]);
+    let phone = Reaped::spawn(&mut command);
+    wait_listener(port);
+    phone
+}
+
+/// SIPp as 1001 calls `service` with caller scenario `scenario`; it must
+/// succeed.
+pub(crate) fn call_as_1001(pbx: &Pbx, scenario: &str, service: &str) {
+    let args = ["-au", "1001", "-ap", "first-secret"];
+    let code = sipp(pbx, scenario, service, "u1", &args);
+    assert_eq!(code, Some(0), "{scenario}: {}", pbx.log());
+}
+
+/// Every phone's scenario must end well; then the PBX finishes the calls
+/// (a phone's last 200 reaches the PBX just after the phone is done, and
+/// the call's record is stored before it stops counting as active).
+pub(crate) fn phones_done(pbx: &Pbx, phones: Vec<(&str, Reaped)>) {
+    for (name, mut phone) in phones {
+        let code = phone.exit_code(Duration::from_secs(30));
+        assert_eq!(code, Some(0), "{name}: {}", pbx.log());
+    }
+    pbx.wait_idle();
+}
+
+/// The call records the PBX has stored.
+pub(crate) fn records(pbx: &Pbx) -> Vec<trunkline_cdr::Cdr> {
+    let store = SqliteCdrStore::open(pbx.data().join("cdr.sqlite")).unwrap();
+    store.query(&CdrQuery::default()).unwrap().records
 }
