@@ -268,6 +268,25 @@ impl std::fmt::Debug for Transports {
     }
 }
 
+/// What a UDP listener asks of the kernel for its queues: a burst of
+/// calls (thousands of datagrams while the process is busy) waits in the
+/// queue instead of being dropped and retransmitted 500 ms later. The
+/// kernel caps it at `net.core.rmem_max` / `wmem_max`, which operators
+/// under load raise.
+const UDP_BUFFER: usize = 4 << 20;
+
+/// A bound, non-blocking UDP socket with deep kernel queues.
+fn udp_socket(addr: SocketAddr) -> io::Result<tokio::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    // Best effort: a smaller queue than asked still works.
+    let _ = socket.set_recv_buffer_size(UDP_BUFFER);
+    let _ = socket.set_send_buffer_size(UDP_BUFFER);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    tokio::net::UdpSocket::from_std(socket.into())
+}
+
 impl Transports {
     /// Opens the listeners and starts their tasks on the current tokio
     /// runtime. The receiver yields every message that comes in, from any
@@ -288,7 +307,7 @@ impl Transports {
         for listener in &config.listeners {
             match listener.transport {
                 Transport::Udp => {
-                    let socket = Arc::new(tokio::net::UdpSocket::bind(listener.addr).await?);
+                    let socket = Arc::new(udp_socket(listener.addr)?);
                     // `try_send_to` fails until tokio has seen the socket
                     // writable once; a send right after `bind` must not.
                     socket.writable().await?;
