@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 use trunkline_webhooks::signature::{DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify};
 use trunkline_webhooks::*;
 
@@ -73,43 +74,38 @@ struct Receiver {
 }
 
 impl Receiver {
+    /// A plain HTTP receiver.
     async fn start(
         addr: SocketAddr,
         answer: impl Fn(&Received, usize) -> (StatusCode, String, Duration) + Send + Sync + 'static,
     ) -> Receiver {
+        Receiver::serve(addr, None, answer).await
+    }
+
+    /// A receiver speaking HTTPS when given a TLS acceptor.
+    async fn serve(
+        addr: SocketAddr,
+        tls: Option<TlsAcceptor>,
+        answer: impl Fn(&Received, usize) -> (StatusCode, String, Duration) + Send + Sync + 'static,
+    ) -> Receiver {
         let listener = TcpListener::bind(addr).await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{}/hook", listener.local_addr().unwrap());
         let requests = Arc::new(Mutex::new(Vec::new()));
         let answer: Arc<Answer> = Arc::new(answer);
         let log = Arc::clone(&requests);
         let accept = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (log, answer) = (Arc::clone(&log), Arc::clone(&answer));
+                let (log, answer, tls) = (Arc::clone(&log), Arc::clone(&answer), tls.clone());
                 tokio::spawn(async move {
-                    let service = service_fn(move |request: Request<Incoming>| {
-                        let (log, answer) = (Arc::clone(&log), Arc::clone(&answer));
-                        async move {
-                            let (parts, body) = request.into_parts();
-                            let body = body.collect().await.unwrap().to_bytes();
-                            let received = Received {
-                                headers: parts.headers,
-                                body,
-                            };
-                            let n = {
-                                let mut log = log.lock().unwrap();
-                                log.push(received.clone());
-                                log.len() - 1
-                            };
-                            let (status, text, delay) = answer(&received, n);
-                            tokio::time::sleep(delay).await;
-                            let mut response = Response::new(Full::new(Bytes::from(text)));
-                            *response.status_mut() = status;
-                            Ok::<_, Infallible>(response)
+                    match tls {
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                serve_connection(TokioIo::new(stream), log, answer).await;
+                            }
                         }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                        None => serve_connection(TokioIo::new(stream), log, answer).await,
+                    }
                 });
             }
         });
@@ -144,6 +140,35 @@ impl Drop for Receiver {
     fn drop(&mut self) {
         self.accept.abort();
     }
+}
+
+/// Serves one connection: logs each request, then answers it.
+async fn serve_connection<Io>(io: Io, log: Arc<Mutex<Vec<Received>>>, answer: Arc<Answer>)
+where
+    Io: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request: Request<Incoming>| {
+        let (log, answer) = (Arc::clone(&log), Arc::clone(&answer));
+        async move {
+            let (parts, body) = request.into_parts();
+            let body = body.collect().await.unwrap().to_bytes();
+            let received = Received {
+                headers: parts.headers,
+                body,
+            };
+            let n = {
+                let mut log = log.lock().unwrap();
+                log.push(received.clone());
+                log.len() - 1
+            };
+            let (status, text, delay) = answer(&received, n);
+            tokio::time::sleep(delay).await;
+            let mut response = Response::new(Full::new(Bytes::from(text)));
+            *response.status_mut() = status;
+            Ok::<_, Infallible>(response)
+        }
+    });
+    let _ = http1::Builder::new().serve_connection(io, service).await;
 }
 
 fn any_port() -> SocketAddr {
@@ -672,4 +697,77 @@ async fn router_failures_are_errors_for_the_engine_to_fall_back_on() {
         receiver.requests().len() == 3,
         "one attempt each, never retried"
     );
+}
+
+/// A receiver with a self-signed certificate for 127.0.0.1, and a client
+/// configuration trusting it.
+fn private_tls() -> (TlsAcceptor, rustls::ClientConfig) {
+    let generated = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let certificate = generated.cert.der().clone();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(generated.signing_key.serialize_der().into());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![certificate.clone()], key)
+        .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(certificate).unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    (TlsAcceptor::from(Arc::new(server)), client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_to_a_receiver_the_client_trusts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (acceptor, trusting) = private_tls();
+    let receiver = Receiver::serve(any_port(), Some(acceptor), |_, _| {
+        (
+            StatusCode::OK,
+            r#"{"action":"not_handled"}"#.into(),
+            Duration::ZERO,
+        )
+    })
+    .await;
+    assert!(receiver.url.starts_with("https://127.0.0.1:"));
+
+    let decision = Client::with_tls(trusting.clone())
+        .route(&hook(&receiver.url), &invite())
+        .await
+        .unwrap();
+    assert_eq!(decision.action, RouterAction::NotHandled);
+    let untrusting = Client::new().unwrap();
+    let err = untrusting
+        .route(&hook(&receiver.url), &invite())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Transport { .. }),
+        "a certificate no root vouches for: {err}"
+    );
+
+    let mut config = OutboxConfig::new(dir.path().join("outbox.db"));
+    config.hooks.insert("locator".into(), hook(&receiver.url));
+    let outbox = Outbox::open(config, Client::with_tls(trusting)).unwrap();
+    outbox
+        .enqueue("locator", registered("sip:1001@pbx.com"))
+        .await
+        .unwrap();
+    wait_until(LIMIT, "the delivery over TLS", || {
+        outbox.stats().delivered == 1
+    })
+    .await;
+    let requests = receiver.requests();
+    assert_eq!(
+        requests.len(),
+        2,
+        "the untrusted client never got a request through"
+    );
+    assert!(requests.iter().all(|r| r.signed_with(SECRET)));
+    outbox.shutdown().await;
 }
