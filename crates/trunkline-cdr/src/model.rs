@@ -59,6 +59,17 @@ macro_rules! named_enum {
             }
         }
 
+        #[cfg(feature = "schemars")]
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({ "type": "string", "enum": [$($text),+] })
+            }
+        }
+
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<$name, D::Error> {
                 let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
@@ -175,6 +186,7 @@ named_enum! {
 
 /// A record's identifier, unique across stores and nodes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(transparent)]
 pub struct CdrId(String);
 
@@ -223,6 +235,7 @@ impl fmt::Display for CdrId {
 
 /// One end of a call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Party {
     /// The number or user part: `1001`, `+14155550123`.
     pub number: String,
@@ -242,6 +255,7 @@ impl Party {
 
 /// How and by whom the call ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Hangup {
     /// What ended it.
     pub cause: HangupCause,
@@ -271,6 +285,7 @@ impl Hangup {
 /// One SIP message of the call, as the PBX received or sent it: the rungs
 /// of a ladder diagram, whose columns are the distinct addresses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct SipFlowEntry {
     /// When the PBX received or sent it.
     pub time: Timestamp,
@@ -316,6 +331,7 @@ impl SipFlowEntry {
 /// The record of one call. Its JSON is the `calllog.json` webhooks push
 /// and the REST API serves; the crate documentation shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Cdr {
     /// The record's identifier.
     pub id: CdrId,

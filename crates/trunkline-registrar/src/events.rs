@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What happened to a binding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum EventKind {
     /// A new binding (a refresh of an existing one is not an event).
@@ -21,6 +22,7 @@ pub enum EventKind {
 
 /// One registration event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct RegistrationEvent {
     /// What happened.
     pub event: EventKind,
@@ -32,6 +34,7 @@ pub struct RegistrationEvent {
 
 /// The binding an event is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Location {
     /// The address-of-record.
     pub aor: String,
