@@ -1,9 +1,13 @@
 //! One call, from the caller's INVITE to the last BYE: the A leg, the
 //! forked B legs, the relay session and the call detail record.
 
+use crate::address::{SipAddress, transport_param};
 use crate::anchor::{self, MediaTarget};
-use crate::trunk::{Trunk, transport_param};
-use crate::{CallEvent, CallInput, Engine, MediaProxy, Routing, Strategy, Target};
+use crate::trunk::Trunk;
+use crate::{
+    CallEvent, CallInput, Engine, MediaProxy, RouteDecision, RouteRequest, Routing, Strategy,
+    Target,
+};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -64,6 +68,25 @@ impl Destination {
             trunk: Some(trunk.clone()),
         }
     }
+
+    fn uri(target: usize, address: &SipAddress, flow: Peer) -> Destination {
+        Destination {
+            target,
+            uri: address.uri().to_owned(),
+            to: address.uri().to_owned(),
+            flow,
+            path: Vec::new(),
+            behind_nat: false,
+            trunk: None,
+        }
+    }
+}
+
+/// Why a call is refused before anything rings: the caller's status and
+/// the record's hangup.
+struct Refused {
+    status: StatusCode,
+    reason: Option<String>,
 }
 
 /// One B leg: an INVITE to one destination.
@@ -127,6 +150,10 @@ struct Call<L, U> {
     /// The recording task, which finishes its file once `media` closes.
     recording: Option<tokio::task::JoinHandle<()>>,
     call_id: String,
+    /// The calling extension, or the trunk caller's number.
+    caller: String,
+    /// Headers the routing adds to every B leg's INVITE.
+    extra_headers: Vec<(String, String)>,
 }
 
 /// Runs the call whose INVITE is `invite`, answering on `tx`.
@@ -192,6 +219,7 @@ pub(crate) async fn run<L, U>(
         caller: caller.number.clone(),
         callee: callee.clone(),
     });
+    let caller_number = caller.number.clone();
     let record = CdrBuilder::new(CallStart {
         id: CdrId::generate(),
         call_id: call_id.clone(),
@@ -215,6 +243,8 @@ pub(crate) async fn run<L, U>(
         recorded: false,
         recording: None,
         call_id,
+        caller: caller_number,
+        extra_headers: Vec::new(),
     };
     call.flow(SipDirection::Received, &call.invite.clone(), peer);
     let hangup = call.ring_and_talk(&callee, &mut inputs).await;
@@ -246,11 +276,17 @@ where
         dialled: &str,
         inputs: &mut mpsc::Receiver<CallInput>,
     ) -> Hangup {
-        let Some((routing, destinations)) = self.route(dialled).await else {
-            // A trunk's call to a number it has no DID for.
-            self.answer_status(StatusCode::NOT_FOUND);
-            return Hangup::new(HangupCause::Rejected, Some(404), Side::Pbx);
+        let (routing, destinations) = match self.route(dialled).await {
+            Ok(routed) => routed,
+            Err(Refused { status, reason }) => {
+                self.answer_status(status);
+                let mut hangup =
+                    Hangup::new(HangupCause::Rejected, Some(status.as_u16()), Side::Pbx);
+                hangup.reason = reason;
+                return hangup;
+            }
         };
+        self.extra_headers = usable_headers(&self.call_id, &routing.headers);
         let stages = stages(&routing, destinations);
         if stages.is_empty() {
             // Not registered (or no such extension: the same answer, so
@@ -311,44 +347,82 @@ where
     }
 
     /// Where the dialled number goes, and the phones and trunks that ring
-    /// for it: a registered extension's own number rings its phones;
-    /// another number the first route that takes it. A trunk's call rings
-    /// only the extension its DID names, never a route (which could send
-    /// it out again through a trunk at our cost); `None` if there is none.
-    async fn route(&mut self, dialled: &str) -> Option<(Routing, Vec<Destination>)> {
+    /// for it. The router, if any, decides; by the engine's own rules (the
+    /// router's [`RouteDecision::Default`]) an extension's call rings the
+    /// dialled extension's phones, and a trunk's call the extension its
+    /// DID names (404 without one).
+    async fn route(&mut self, dialled: &str) -> Result<(Routing, Vec<Destination>), Refused> {
         let (extension, direction) = match &self.trunk {
-            Some(trunk) => (self.did_extension(trunk, dialled)?, Direction::Inbound),
-            None => (dialled.to_owned(), Direction::Internal),
+            Some(trunk) => (self.did_extension(trunk, dialled), Direction::Inbound),
+            None => (Some(dialled.to_owned()), Direction::Internal),
         };
-        let own = self.contacts(&extension).await;
+        let own = match &extension {
+            Some(extension) => self.contacts(extension).await,
+            None => Vec::new(),
+        };
         let router = self.engine.shared.config.router.clone();
-        let routed = match router {
-            Some(router) if own.is_empty() && self.trunk.is_none() && !dialled.is_empty() => {
-                router.route(dialled)
+        let decision = match router {
+            Some(router) => {
+                let request = RouteRequest {
+                    invite: self.invite.clone(),
+                    source: self.peer.addr,
+                    dialled: dialled.to_owned(),
+                    trunk: self.trunk.clone(),
+                    caller: self.caller.clone(),
+                    extension: extension.clone(),
+                    registered: !own.is_empty(),
+                };
+                router.route(&request).await
             }
-            _ => None,
+            None => RouteDecision::Default,
         };
-        let Some(routing) = routed else {
-            self.record
-                .routed(format!("extension/{extension}"), direction);
-            let domain = &self.engine.shared.config.domain;
-            let phones = own
-                .into_iter()
-                .map(|binding| Destination::phone(0, &extension, binding, domain))
-                .collect();
-            return Some((direct(extension), phones));
+        let routing = match decision {
+            RouteDecision::Route(routing) => routing,
+            RouteDecision::Refuse {
+                status,
+                channel,
+                reason,
+            } => {
+                if let Some(channel) = channel {
+                    self.record.routed(channel, direction);
+                }
+                let status = if (300..700).contains(&status.as_u16()) {
+                    status
+                } else {
+                    StatusCode::SERVER_INTERNAL_ERROR
+                };
+                return Err(Refused { status, reason });
+            }
+            RouteDecision::Default => {
+                let Some(extension) = extension else {
+                    // A trunk's call to a number it has no DID for.
+                    return Err(Refused {
+                        status: StatusCode::NOT_FOUND,
+                        reason: None,
+                    });
+                };
+                self.record
+                    .routed(format!("extension/{extension}"), direction);
+                let domain = &self.engine.shared.config.domain;
+                let phones = own
+                    .into_iter()
+                    .map(|binding| Destination::phone(0, &extension, binding, domain))
+                    .collect();
+                return Ok((direct(extension), phones));
+            }
         };
         let trunk = routing.targets.iter().find_map(|target| match target {
             Target::Trunk { trunk, .. } => Some(trunk),
-            Target::Extension(_) => None,
+            _ => None,
         });
         let (channel, direction) = match trunk {
             Some(trunk) => (format!("trunk/{}", trunk.name), Direction::Outbound),
-            None => (format!("route/{}", routing.name), Direction::Internal),
+            None => (format!("route/{}", routing.name), direction),
         };
+        let channel = routing.channel.clone().unwrap_or(channel);
         self.record.routed(channel, direction);
         let destinations = self.destinations(&routing).await;
-        Some((routing, destinations))
+        Ok((routing, destinations))
     }
 
     /// The extension a trunk's call rings: the DID in the Request-URI, or
@@ -390,6 +464,14 @@ where
                         call_id = self.call_id,
                         trunk = trunk.name,
                         "trunk unreachable: {e}"
+                    ),
+                },
+                Target::Uri(address) => match address.peer().await {
+                    Ok(flow) => destinations.push(Destination::uri(index, address, flow)),
+                    Err(e) => tracing::warn!(
+                        call_id = self.call_id,
+                        uri = address.uri(),
+                        "target unreachable: {e}"
                     ),
                 },
             }
@@ -606,6 +688,9 @@ where
         }
         if let Some((name, value)) = answer {
             builder = builder.header(name, value);
+        }
+        for (name, value) in &self.extra_headers {
+            builder = builder.header(name.as_str(), value.as_str());
         }
         if let Some(offer) = &forks.offer {
             builder = builder.body(SDP, offer.clone());
@@ -1099,14 +1184,48 @@ fn contact_ip(contact: &str) -> Option<std::net::IpAddr> {
 
 /// Straight to one extension's phones.
 fn direct(extension: String) -> Routing {
-    Routing {
-        name: String::new(),
-        targets: vec![Target::Extension(extension)],
-        strategy: Strategy::Parallel,
-        ring_timeout: None,
-        record: None,
-        media_proxy: None,
-    }
+    Routing::new(String::new(), vec![Target::Extension(extension)])
+}
+
+/// Headers the engine writes on a B leg's INVITE itself, which a routing
+/// cannot add.
+const OWN_HEADERS: [HeaderName; 11] = [
+    HeaderName::Via,
+    HeaderName::From,
+    HeaderName::To,
+    HeaderName::CallId,
+    HeaderName::CSeq,
+    HeaderName::Contact,
+    HeaderName::MaxForwards,
+    HeaderName::Route,
+    HeaderName::ContentType,
+    HeaderName::ContentLength,
+    HeaderName::Authorization,
+];
+
+/// The routing's extra headers that may go on a B leg's INVITE: a token
+/// for a name (RFC 3261 §25.1), a value without line breaks, none of
+/// [`OWN_HEADERS`] (nor Proxy-Authorization); the others are logged and
+/// dropped.
+fn usable_headers(call_id: &str, headers: &[(String, String)]) -> Vec<(String, String)> {
+    let token = |c: char| c.is_ascii_alphanumeric() || "-.!%*_+`'~".contains(c);
+    headers
+        .iter()
+        .filter(|(name, value)| {
+            let known = HeaderName::parse(name);
+            let own = known
+                .is_some_and(|n| OWN_HEADERS.contains(&n) || n == HeaderName::ProxyAuthorization);
+            let ok = !name.is_empty()
+                && name.chars().all(token)
+                && !value.chars().any(|c| c == '\r' || c == '\n' || c == '\0')
+                && !own;
+            if !ok {
+                tracing::warn!(call_id, header = name, "routing header left out");
+            }
+            ok
+        })
+        .cloned()
+        .collect()
 }
 
 /// The destinations in the order they ring. Parallel: one stage of

@@ -22,6 +22,7 @@
 
 #![forbid(unsafe_code)]
 
+mod address;
 mod anchor;
 mod call;
 mod record;
@@ -29,12 +30,16 @@ mod records;
 mod registration;
 mod trunk;
 
+pub use address::SipAddress;
 pub use registration::{TrunkRegistrations, TrunkStatus};
 pub use trunk::{Credentials, Trunk};
 
 use dashmap::DashMap;
 use serde::Serialize;
+use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -99,14 +104,20 @@ pub enum Target {
         /// The number as the trunk is to see it (rewritten by the route).
         number: String,
     },
+    /// A SIP URI, called as it is: `sip:1001@192.0.2.50:5060` (a phone
+    /// the router knows), `sip:ivr@198.51.100.7;transport=tcp`.
+    Uri(SipAddress),
 }
 
-/// Where a dialled number goes, as a [`Router`] decides.
+/// Where a call goes, as a [`Router`] decides.
 #[derive(Debug, Clone)]
 pub struct Routing {
     /// The route's name, for the record (`route/{name}`, or
     /// `trunk/{trunk}` when it goes out through a trunk).
     pub name: String,
+    /// The record's destination channel when not the one `name` and the
+    /// targets make (`http_router` for the binary's HTTP router).
+    pub channel: Option<String>,
     /// What to ring, in order.
     pub targets: Vec<Target>,
     /// How to ring them.
@@ -117,13 +128,85 @@ pub struct Routing {
     pub record: Option<bool>,
     /// When to anchor media, overriding [`EngineConfig::media_proxy`].
     pub media_proxy: Option<MediaProxy>,
+    /// Headers added to every INVITE sent to the targets
+    /// (`X-Call-Reason: …`). Headers the engine writes itself (Via, From,
+    /// To, Call-ID, CSeq, Contact, Max-Forwards, Route, Content-Type,
+    /// Content-Length, Authorization) and malformed ones are left out, and
+    /// logged.
+    pub headers: Vec<(String, String)>,
 }
 
-/// Routes dialled numbers that are not an extension's own (static routes,
-/// groups; later an HTTP router). The engine asks it once per call.
+impl Routing {
+    /// `name` ringing `targets` at once, with the engine's defaults for the
+    /// rest.
+    pub fn new(name: impl Into<String>, targets: Vec<Target>) -> Routing {
+        Routing {
+            name: name.into(),
+            channel: None,
+            targets,
+            strategy: Strategy::Parallel,
+            ring_timeout: None,
+            record: None,
+            media_proxy: None,
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// What a [`Router`] is told about a call: the caller is authenticated
+/// (an extension) or admitted (a trunk's ACL) before any router hears of
+/// it.
+#[derive(Debug, Clone)]
+pub struct RouteRequest {
+    /// The caller's INVITE as received: Call-ID, From, To, Request-URI,
+    /// headers, the SDP offer.
+    pub invite: Message,
+    /// Where it came from.
+    pub source: SocketAddr,
+    /// The number dialled: the Request-URI's user part.
+    pub dialled: String,
+    /// The trunk the call comes in from; `None` for an extension's call.
+    pub trunk: Option<Arc<Trunk>>,
+    /// The calling extension (its user name), or the trunk caller's number.
+    pub caller: String,
+    /// The extension the engine's own rules ring: the dialled number for
+    /// an extension's call, the DID's extension for a trunk's (`None`
+    /// when the trunk has no DID for it).
+    pub extension: Option<String>,
+    /// Whether that extension has phones registered now.
+    pub registered: bool,
+}
+
+/// A router's answer.
+#[derive(Debug, Clone)]
+pub enum RouteDecision {
+    /// Ring these.
+    Route(Routing),
+    /// Refuse the call with `status` (a final status, 300 to 699).
+    Refuse {
+        /// The caller's final response.
+        status: StatusCode,
+        /// The record's destination channel (who refused).
+        channel: Option<String>,
+        /// Why, for the record's hangup reason.
+        reason: Option<String>,
+    },
+    /// The engine's own rules: an extension's call to an extension rings
+    /// its phones (480 if none is registered), a trunk's call the
+    /// extension its DID names (404 without one).
+    Default,
+}
+
+/// A router's pending answer (the trait stays object-safe).
+pub type RouteFuture<'a> = Pin<Box<dyn Future<Output = RouteDecision> + Send + 'a>>;
+
+/// Decides where calls go (static routes, groups, an HTTP router). The
+/// engine asks it once per call, after the caller is authenticated and
+/// before anything rings; the call waits for the answer, so a router that
+/// asks elsewhere bounds its own time.
 pub trait Router: Send + Sync + std::fmt::Debug {
-    /// Where `dialled` goes, or `None` if no route takes it.
-    fn route(&self, dialled: &str) -> Option<Routing>;
+    /// Where `call` goes.
+    fn route<'a>(&'a self, call: &'a RouteRequest) -> RouteFuture<'a>;
 }
 
 /// How the engine runs calls.
@@ -145,12 +228,17 @@ pub struct EngineConfig {
     /// How long a request sent on one leg for the other (a BYE, a
     /// re-INVITE) may take before it is given up. 32 s by default (64·T1).
     pub request_timeout: Duration,
-    /// Routes for numbers that are not a registered extension's; `None`
-    /// routes extensions only.
+    /// Decides where calls go; `None` leaves every call to the engine's
+    /// own rules ([`RouteDecision::Default`]).
     pub router: Option<Arc<dyn Router>>,
     /// The trunks: calls from a source one of them admits come in through
     /// it, and [`Engine::register_trunks`] registers with those that ask.
     pub trunks: Vec<Arc<Trunk>>,
+    /// Receives every call's record once it is stored (for a CDR push):
+    /// the call waits for room in the channel before it stops counting as
+    /// active, so a graceful shutdown that waits for the calls finds every
+    /// record in the channel.
+    pub stored_records: Option<mpsc::Sender<Cdr>>,
 }
 
 impl EngineConfig {
@@ -165,6 +253,7 @@ impl EngineConfig {
             request_timeout: Duration::from_secs(32),
             router: None,
             trunks: Vec::new(),
+            stored_records: None,
         }
     }
 }
@@ -499,10 +588,21 @@ where
         let _ = self.shared.events.send(event);
     }
 
-    /// Stores a finished call's record, off the async threads.
+    /// Stores a finished call's record, off the async threads, then hands
+    /// it to [`EngineConfig::stored_records`].
     async fn store(&self, cdr: Cdr) {
+        let stored = self.shared.config.stored_records.as_ref();
+        let handed_on = stored.map(|_| cdr.clone());
         if let Some(records) = &self.shared.records {
             records.store(cdr).await;
+        }
+        if let (Some(stored), Some(cdr)) = (stored, handed_on)
+            && let Err(e) = stored.send(cdr).await
+        {
+            tracing::warn!(
+                cdr = e.0.id.as_str(),
+                "stored record not handed on: its receiver is gone"
+            );
         }
     }
 }

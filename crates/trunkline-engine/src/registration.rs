@@ -3,7 +3,8 @@
 //! granted expiry, backs off after a failure, and unregisters when
 //! stopped.
 
-use crate::trunk::{Trunk, transport_param};
+use crate::address::transport_param;
+use crate::trunk::Trunk;
 use dashmap::DashMap;
 use serde::Serialize;
 use std::sync::Arc;

@@ -7,13 +7,14 @@
 //! extension it rings.
 
 use crate::Error;
+use crate::address::SipAddress;
 use ipnet::IpNet;
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::net::IpAddr;
 use trunkline_registrar::authorization;
-use trunkline_sip::{HeaderName, Message, StatusCode, Uri};
+use trunkline_sip::{HeaderName, Message, StatusCode};
 use trunkline_transaction::{Peer, Transport, new_tag};
 
 /// Digest credentials a trunk challenges us for.
@@ -39,11 +40,7 @@ impl fmt::Debug for Credentials {
 pub struct Trunk {
     /// What routes and records call it (`trunk/{name}`).
     pub name: String,
-    scheme: &'static str,
-    /// The host as the URI writes it (`[::1]` for IPv6).
-    host: String,
-    port: Option<u16>,
-    transport: Transport,
+    address: SipAddress,
     /// The answer to its digest challenges, and the account it registers.
     pub credentials: Option<Credentials>,
     /// Keep registered with it ([`crate::Engine::register_trunks`]).
@@ -61,26 +58,13 @@ impl Trunk {
     /// `sips:` for TLS), with no credentials, no registration and no
     /// inbound calls.
     pub fn new(name: impl Into<String>, uri: &str) -> Result<Trunk, Error> {
-        let invalid = |why: String| Error::TrunkUri {
+        let address = SipAddress::parse(uri).map_err(|why| Error::TrunkUri {
             uri: uri.to_owned(),
             why,
-        };
-        let parsed = Uri::parse(uri).map_err(|e| invalid(e.to_string()))?;
-        let sip = parsed
-            .as_sip()
-            .ok_or_else(|| invalid("not a sip: or sips: URI".into()))?;
-        let transport = match sip.transport() {
-            None if sip.is_secure() => Transport::Tls,
-            None => Transport::Udp,
-            Some(name) => Transport::parse(name)
-                .ok_or_else(|| invalid(format!("unknown transport {name:?}")))?,
-        };
+        })?;
         Ok(Trunk {
             name: name.into(),
-            scheme: if sip.is_secure() { "sips" } else { "sip" },
-            host: sip.host().to_string(),
-            port: sip.port(),
-            transport,
+            address,
             credentials: None,
             register: false,
             register_expires: 3600,
@@ -102,58 +86,30 @@ impl Trunk {
 
     /// The transport its requests go over.
     pub fn transport(&self) -> Transport {
-        self.transport
+        self.address.transport()
     }
 
     /// The Request-URI of a call to `number` through this trunk.
     pub(crate) fn uri_for(&self, number: &str) -> String {
-        format!(
-            "{}:{number}@{}{}",
-            self.scheme,
-            self.host_port(),
-            self.params()
-        )
+        let a = &self.address;
+        format!("{}:{number}@{}{}", a.scheme(), a.host_port(), a.params())
     }
 
     /// The To (and, for registering, From) address of `user` at the trunk.
     pub(crate) fn address_of(&self, user: &str) -> String {
-        format!("{}:{user}@{}", self.scheme, self.host_port())
+        let a = &self.address;
+        format!("{}:{user}@{}", a.scheme(), a.host_port())
     }
 
     /// The Request-URI of a REGISTER (RFC 3261 §10.2: the domain, no user).
     pub(crate) fn registrar_uri(&self) -> String {
-        format!("{}:{}{}", self.scheme, self.host_port(), self.params())
+        let a = &self.address;
+        format!("{}:{}{}", a.scheme(), a.host_port(), a.params())
     }
 
-    fn host_port(&self) -> String {
-        match self.port {
-            Some(port) => format!("{}:{port}", self.host),
-            None => self.host.clone(),
-        }
-    }
-
-    fn params(&self) -> &'static str {
-        match (self.scheme, self.transport) {
-            ("sip", Transport::Udp) | ("sips", Transport::Tls) => "",
-            (_, transport) => transport_param(transport),
-        }
-    }
-
-    /// Where its requests go: the URI's host resolved through DNS (A and
-    /// AAAA; the SRV and NAPTR steps of RFC 3263 are not taken, so a trunk
-    /// names its port when it is not the default).
+    /// Where its requests go (see [`SipAddress`]).
     pub(crate) async fn peer(&self) -> io::Result<Peer> {
-        let default_port = match self.transport {
-            Transport::Tls | Transport::Wss => 5061,
-            _ => 5060,
-        };
-        let host = self.host.trim_start_matches('[').trim_end_matches(']');
-        let port = self.port.unwrap_or(default_port);
-        let addr = tokio::net::lookup_host((host, port))
-            .await?
-            .next()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))?;
-        Ok(Peer::new(self.transport, addr))
+        self.address.peer().await
     }
 
     /// The header answering the challenge in `response` (a 401 or 407) to
@@ -191,16 +147,6 @@ impl Trunk {
                 .map(|value| (HeaderName::ProxyAuthorization, value)),
             _ => None,
         }
-    }
-}
-
-/// The URI parameter naming `transport`, empty for UDP (the default).
-pub(crate) fn transport_param(transport: Transport) -> &'static str {
-    match transport {
-        Transport::Udp => "",
-        Transport::Tcp => ";transport=tcp",
-        Transport::Tls => ";transport=tls",
-        Transport::Ws | Transport::Wss => ";transport=ws",
     }
 }
 

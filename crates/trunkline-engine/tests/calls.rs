@@ -345,16 +345,21 @@ async fn a_recorded_call_leaves_each_side_on_its_own_channel() {
 struct Desk;
 
 impl trunkline_engine::Router for Desk {
-    fn route(&self, dialled: &str) -> Option<trunkline_engine::Routing> {
-        (dialled == "500").then(|| trunkline_engine::Routing {
-            name: "desk".into(),
-            targets: ["1002", "1003"]
+    fn route<'a>(
+        &'a self,
+        call: &'a trunkline_engine::RouteRequest,
+    ) -> trunkline_engine::RouteFuture<'a> {
+        Box::pin(async move {
+            if call.dialled != "500" {
+                return trunkline_engine::RouteDecision::Default;
+            }
+            let targets = ["1002", "1003"]
                 .map(|n| trunkline_engine::Target::Extension(n.into()))
-                .into(),
-            strategy: trunkline_engine::Strategy::Sequential,
-            ring_timeout: Some(Duration::from_millis(700)),
-            record: None,
-            media_proxy: None,
+                .into();
+            let mut routing = trunkline_engine::Routing::new("desk", targets);
+            routing.strategy = trunkline_engine::Strategy::Sequential;
+            routing.ring_timeout = Some(Duration::from_millis(700));
+            trunkline_engine::RouteDecision::Route(routing)
         })
     }
 }
