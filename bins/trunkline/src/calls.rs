@@ -6,10 +6,12 @@ use crate::config::{self, Config, Match, Target};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use trunkline_cdr::CdrStore;
+use tokio::sync::mpsc;
+use trunkline_cdr::{Cdr, CdrStore};
 use trunkline_engine as engine;
 use trunkline_engine::{
-    Credentials, Engine, EngineConfig, MediaProxy, Router, Routing, Strategy, Trunk,
+    Credentials, Engine, EngineConfig, MediaProxy, RouteDecision, RouteFuture, RouteRequest,
+    Router, Routing, Strategy, Trunk,
 };
 use trunkline_media::relay::{Relay, RelayConfig};
 use trunkline_registrar::{MemoryLocator, StaticUsers};
@@ -19,12 +21,16 @@ use trunkline_transaction::Endpoint;
 pub(crate) type CallEngine = Engine<MemoryLocator, StaticUsers>;
 
 /// Starts the relay and builds the engine; the caller runs
-/// [`Engine::run`] on the endpoint's events.
+/// [`Engine::run`] on the endpoint's events. With `client`, calls are
+/// routed by `[proxy.http_router]` when configured; stored records go to
+/// `stored_records` (the CDR push) when given.
 pub(crate) fn engine(
     config: &Config,
     endpoint: Endpoint,
     registrar: Arc<crate::pbx::Registrar>,
     cdr: Arc<dyn CdrStore>,
+    client: Option<&trunkline_webhooks::Client>,
+    stored_records: Option<mpsc::Sender<Cdr>>,
 ) -> Result<CallEngine, String> {
     let media = &config.media;
     let (relay, mut events) = Relay::start(RelayConfig {
@@ -43,7 +49,17 @@ pub(crate) fn engine(
     let trunks = trunks(config)?;
     let mut engine = EngineConfig::new(config.sip.realm.clone());
     engine.media_proxy = media_proxy(media.media_proxy);
-    engine.router = Some(Arc::new(Routes::new(config, &trunks)));
+    let routes = Routes::new(config, &trunks);
+    engine.router = match (&config.proxy.http_router, client) {
+        (Some(settings), Some(client)) => Some(Arc::new(crate::hooks::HttpRouter::new(
+            settings,
+            client.clone(),
+            routes,
+            &config.sip.realm,
+        )?)),
+        _ => Some(Arc::new(routes)),
+    };
+    engine.stored_records = stored_records;
     engine.trunks = trunks.into_values().collect();
     engine.ring_timeout = Duration::from_secs(config.calls.ring_timeout_secs);
     engine.record = config.recording.enabled;
@@ -86,7 +102,7 @@ fn media_proxy(setting: config::MediaProxy) -> MediaProxy {
 /// extension, a group's members, or out through a trunk as its `rewrite`
 /// makes it.
 #[derive(Debug)]
-struct Routes {
+pub(crate) struct Routes {
     routes: Vec<config::Route>,
     groups: HashMap<String, Vec<String>>,
     trunks: HashMap<String, Arc<Trunk>>,
@@ -106,8 +122,36 @@ impl Routes {
     }
 }
 
+/// The static routes take an extension's call to a number that is not a
+/// registered extension's own; a trunk's call only ever rings its DID.
 impl Router for Routes {
-    fn route(&self, dialled: &str) -> Option<Routing> {
+    fn route<'a>(&'a self, call: &'a RouteRequest) -> RouteFuture<'a> {
+        let routed = match (&call.trunk, call.registered) {
+            (None, false) => self.lookup(&call.dialled),
+            _ => None,
+        };
+        Box::pin(std::future::ready(
+            routed.map_or(RouteDecision::Default, RouteDecision::Route),
+        ))
+    }
+}
+
+impl Routes {
+    /// Whether the route `dialled` takes goes out through a trunk.
+    pub(crate) fn goes_out(&self, dialled: &str) -> bool {
+        self.lookup(dialled).is_some_and(|routing| {
+            routing
+                .targets
+                .iter()
+                .any(|t| matches!(t, engine::Target::Trunk { .. }))
+        })
+    }
+
+    /// The first route that takes `dialled`.
+    fn lookup(&self, dialled: &str) -> Option<Routing> {
+        if dialled.is_empty() {
+            return None;
+        }
         let route = self.routes.iter().find(|route| match &route.matches {
             Match::Prefix(prefix) => dialled.starts_with(prefix.as_str()),
             Match::Regex(pattern) => pattern.regex().is_match(dialled),
@@ -127,17 +171,15 @@ impl Router for Routes {
                 number: rewrite(route, dialled),
             }],
         };
-        Some(Routing {
-            name: route.name.clone(),
-            targets,
-            strategy: match route.strategy {
-                config::Strategy::Parallel => Strategy::Parallel,
-                config::Strategy::Sequential => Strategy::Sequential,
-            },
-            ring_timeout: Some(Duration::from_secs(u64::from(route.ring_timeout_secs))),
-            record: route.record,
-            media_proxy: route.media_proxy.map(media_proxy),
-        })
+        let mut routing = Routing::new(route.name.clone(), targets);
+        routing.strategy = match route.strategy {
+            config::Strategy::Parallel => Strategy::Parallel,
+            config::Strategy::Sequential => Strategy::Sequential,
+        };
+        routing.ring_timeout = Some(Duration::from_secs(u64::from(route.ring_timeout_secs)));
+        routing.record = route.record;
+        routing.media_proxy = route.media_proxy.map(media_proxy);
+        Some(routing)
     }
 }
 
@@ -185,10 +227,10 @@ mod tests {
             "{CARRIER}[[routes]]\nname = \"out\"\nmatch = {{ prefix = \"9\" }}\nrewrite = \"+44\"\nto = {{ trunk = \"carrier\" }}\n"
         ));
         assert_eq!(
-            number(&routes.route("92071234567").unwrap()),
+            number(&routes.lookup("92071234567").unwrap()),
             "+442071234567"
         );
-        assert!(routes.route("1001").is_none());
+        assert!(routes.lookup("1001").is_none());
     }
 
     #[test]
@@ -197,11 +239,11 @@ mod tests {
             "{CARRIER}[[routes]]\nname = \"uk\"\nmatch = {{ regex = '0(\\d{{9,10}})' }}\nrewrite = \"+44${{1}}\"\nto = {{ trunk = \"carrier\" }}\n"
         ));
         assert_eq!(
-            number(&routes.route("02071234567").unwrap()),
+            number(&routes.lookup("02071234567").unwrap()),
             "+442071234567"
         );
         // The regex takes the whole number or nothing.
-        assert!(routes.route("020712345678901").is_none());
+        assert!(routes.lookup("020712345678901").is_none());
     }
 
     #[test]
@@ -209,7 +251,7 @@ mod tests {
         let routes = routes(&format!(
             "{CARRIER}[[routes]]\nname = \"all\"\nmatch = {{ prefix = \"\" }}\nto = {{ trunk = \"carrier\" }}\n"
         ));
-        let routing = routes.route("5551234").unwrap();
+        let routing = routes.lookup("5551234").unwrap();
         assert_eq!(number(&routing), "5551234");
         assert_eq!(routing.name, "all");
     }

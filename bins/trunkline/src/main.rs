@@ -18,6 +18,7 @@
 
 mod calls;
 mod config;
+mod hooks;
 mod http;
 mod pbx;
 

@@ -73,10 +73,28 @@ pub(crate) async fn run(config: Config) -> Result<(), String> {
         MemoryLocator::new(config.registrar.max_contacts),
         users(&config),
     ));
+    // Webhooks: deliveries left from the last run resume now; the locator
+    // webhook hears every registration from the first.
+    let client = crate::hooks::client(&config)?;
+    let mut durable = crate::hooks::Durable::open(&config, client.as_ref())?;
+    let stored_records = match &mut durable {
+        Some(durable) => {
+            durable.forward_registrations(&config, registrar.subscribe());
+            durable.push_records(&config)
+        }
+        None => None,
+    };
     let (endpoint, events) = Endpoint::bind(EndpointConfig::new(transport_config(&config)))
         .await
         .map_err(|e| format!("starting SIP: {e}"))?;
-    let engine = calls::engine(&config, endpoint.clone(), registrar.clone(), cdr)?;
+    let engine = calls::engine(
+        &config,
+        endpoint.clone(),
+        registrar.clone(),
+        cdr,
+        client.as_ref(),
+        stored_records,
+    )?;
     let state = Arc::new(State {
         started: Instant::now(),
         registrar,
@@ -171,6 +189,11 @@ pub(crate) async fn run(config: Config) -> Result<(), String> {
     // its last holder, goes.
     drop(endpoint);
     drop(state);
+    // Every record and registration event handed over so far goes into the
+    // outbox; what is not delivered yet waits there for the next start.
+    if let Some(durable) = durable {
+        durable.shutdown().await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

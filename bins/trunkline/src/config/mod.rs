@@ -30,6 +30,8 @@ pub(crate) struct Config {
     pub(crate) media: Media,
     pub(crate) recording: Recording,
     pub(crate) cdr: Cdr,
+    pub(crate) callrecord: Option<CallRecord>,
+    pub(crate) proxy: Proxy,
     pub(crate) shutdown: Shutdown,
     pub(crate) calls: Calls,
     pub(crate) extensions: Vec<Extension>,
@@ -260,6 +262,92 @@ pub(crate) enum CdrKind {
     Sqlite,
 }
 
+/// `[callrecord]`: each call's record pushed to an HTTP receiver once
+/// stored (through the outbox).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CallRecord {
+    #[serde(rename = "type")]
+    pub(crate) kind: CallRecordKind,
+    pub(crate) url: String,
+    #[serde(default = "yes")]
+    pub(crate) with_media: bool,
+    pub(crate) secret: Option<String>,
+    #[serde(default = "default_hook_timeout")]
+    pub(crate) timeout_ms: u64,
+    #[serde(default)]
+    pub(crate) headers: BTreeMap<String, String>,
+}
+
+/// Where records are pushed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum CallRecordKind {
+    /// `multipart/form-data` POSTs (docs/webhooks.md).
+    Http,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_hook_timeout() -> u64 {
+    5000
+}
+
+/// `[proxy]`: how calls and registrations reach integrators.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Proxy {
+    pub(crate) http_router: Option<HttpRouter>,
+    pub(crate) locator_webhook: Option<LocatorWebhook>,
+}
+
+/// `[proxy.http_router]`: asked where each call goes.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HttpRouter {
+    pub(crate) url: String,
+    #[serde(default = "yes")]
+    pub(crate) fallback_to_static: bool,
+    #[serde(default = "default_hook_timeout")]
+    pub(crate) timeout_ms: u64,
+    pub(crate) secret: Option<String>,
+    #[serde(default)]
+    pub(crate) headers: BTreeMap<String, String>,
+}
+
+/// `[proxy.locator_webhook]`: told of registrations.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LocatorWebhook {
+    pub(crate) url: String,
+    #[serde(default = "all_events")]
+    pub(crate) events: Vec<RegistrationEventName>,
+    pub(crate) secret: Option<String>,
+    #[serde(default = "default_hook_timeout")]
+    pub(crate) timeout_ms: u64,
+    #[serde(default)]
+    pub(crate) headers: BTreeMap<String, String>,
+}
+
+/// A registration event's name, as the locator webhook's `event` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RegistrationEventName {
+    Registered,
+    Unregistered,
+    Offline,
+}
+
+fn all_events() -> Vec<RegistrationEventName> {
+    vec![
+        RegistrationEventName::Registered,
+        RegistrationEventName::Unregistered,
+        RegistrationEventName::Offline,
+    ]
+}
+
 /// `[shutdown]`: graceful shutdown on SIGTERM or Ctrl-C.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -445,6 +533,11 @@ impl Config {
     /// The CDR database file: relative paths are under `data.dir`.
     pub(crate) fn cdr_path(&self) -> PathBuf {
         self.data.dir.join(&self.cdr.path)
+    }
+
+    /// The webhooks' outbox: always under `data.dir`.
+    pub(crate) fn outbox_path(&self) -> PathBuf {
+        self.data.dir.join("outbox.sqlite")
     }
 
     /// The recordings directory: relative paths are under `data.dir`.

@@ -295,8 +295,8 @@ fn docs(name: &str) -> (String, String) {
 }
 
 /// Every key path in `value`, as the reference names them: `listen[].transport`
-/// under section `sip`. Values the user names (`did` numbers) and the
-/// one-key tables of `match` and `to` are leaves.
+/// under section `sip`. Values the user names (`did` numbers, webhook
+/// `headers`) and the one-key tables of `match` and `to` are leaves.
 fn keys(prefix: &str, value: &toml::Value, found: &mut Vec<String>) {
     let toml::Value::Table(table) = value else {
         return;
@@ -308,7 +308,7 @@ fn keys(prefix: &str, value: &toml::Value, found: &mut Vec<String>) {
             format!("{prefix}.{key}")
         };
         match value {
-            toml::Value::Table(_) if !["did", "match", "to"].contains(&key.as_str()) => {
+            toml::Value::Table(_) if !["did", "match", "to", "headers"].contains(&key.as_str()) => {
                 keys(&path, value, found);
             }
             toml::Value::Array(items)
@@ -342,9 +342,15 @@ fn every_key_of_the_complete_example_is_in_the_reference() {
     for path in &found {
         // `sip.listen[].address` is documented as `listen[].address` under
         // `### [sip]`, `extensions[].number` as `number` under
-        // `### [[extensions]]`.
+        // `### [[extensions]]`, `proxy.http_router.url` as `url` under
+        // `### [proxy.http_router]` (a subsection with its own heading).
         let (section, key) = match path.split_once('.') {
-            Some((section, key)) => (section, key),
+            Some((section, rest)) => match rest.split_once('.') {
+                Some((sub, key)) if docs.contains(&format!("### `[{section}.{sub}]`")) => {
+                    (&path[..section.len() + 1 + sub.len()], key)
+                }
+                _ => (section, rest),
+            },
             None => (path.as_str(), ""),
         };
         let heading = match section.strip_suffix("[]") {
@@ -364,4 +370,53 @@ fn every_key_of_the_complete_example_is_in_the_reference() {
     }
     assert!(found.len() > 40, "{found:?}");
     assert_eq!(missing, Vec::<String>::new());
+}
+
+#[test]
+fn webhooks_are_checked_by_key() {
+    assert_eq!(
+        faults(
+            "[proxy.http_router]\nurl = \"ftp://router.example/\"\ntimeout_ms = 0\n\
+             [proxy.http_router.headers]\n\"Bad Name\" = \"x\"\n\
+             [proxy.locator_webhook]\nurl = \"http://crm.example/hooks\"\nevents = [\"registered\", \"registered\"]\n\
+             [callrecord]\ntype = \"http\"\nurl = \"crm.example/cdr\"\n"
+        ),
+        [
+            "proxy.http_router.url: webhook URL \"ftp://router.example/\": the scheme must be http or https",
+            "proxy.http_router.timeout_ms: must be at least 1",
+            "proxy.http_router.headers.\"Bad Name\": webhook header \"Bad Name\": invalid HTTP header name",
+            "proxy.locator_webhook.events[1]: listed twice",
+            "callrecord.url: webhook URL \"crm.example/cdr\": invalid format",
+        ]
+    );
+    assert_eq!(
+        faults("[proxy.locator_webhook]\nurl = \"http://crm.example/\"\nevents = [\"expired\"]\n"),
+        [
+            "proxy.locator_webhook.events[0]: unknown variant `expired`, expected one of `registered`, `unregistered`, `offline` (line 3)"
+        ]
+    );
+    assert_eq!(
+        faults("[callrecord]\ntype = \"s3\"\nurl = \"http://crm.example/\"\n"),
+        ["callrecord.type: unknown variant `s3`, expected `http` (line 2)"]
+    );
+    assert_eq!(
+        faults("[proxy.http_router]\nurl = \"http://r.example/\"\nfallback = true\n"),
+        [
+            "proxy.http_router.fallback: unknown field `fallback`, expected one of `url`, `fallback_to_static`, `timeout_ms`, `secret`, `headers` (line 3)"
+        ]
+    );
+    // The defaults: fallback on, 5 s, every event, media pushed.
+    let config = Config::parse(
+        "[proxy.http_router]\nurl = \"https://r.example/route\"\n\
+         [proxy.locator_webhook]\nurl = \"https://crm.example/loc\"\n\
+         [callrecord]\ntype = \"http\"\nurl = \"https://crm.example/cdr\"\n",
+    )
+    .unwrap();
+    let router = config.proxy.http_router.unwrap();
+    assert!(router.fallback_to_static);
+    assert_eq!(router.timeout_ms, 5000);
+    let locator = config.proxy.locator_webhook.unwrap();
+    assert_eq!(locator.events.len(), 3);
+    assert_eq!(locator.timeout_ms, 5000);
+    assert!(config.callrecord.unwrap().with_media);
 }

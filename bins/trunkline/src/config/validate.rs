@@ -17,6 +17,7 @@ pub(super) fn check(config: &Config) -> Vec<ConfigError> {
     groups(config, &extensions, &mut errors);
     trunks(config, &extensions, &mut errors);
     routes(config, &extensions, &mut errors);
+    hooks(config, &mut errors);
     if config.calls.ring_timeout_secs == 0 {
         errors.push("calls.ring_timeout_secs", "must be at least 1");
     }
@@ -292,6 +293,68 @@ fn routes(config: &Config, extensions: &BTreeSet<&str>, errors: &mut Errors) {
         if route.ring_timeout_secs == 0 {
             errors.push(format!("{key}.ring_timeout_secs"), "must be at least 1");
         }
+    }
+}
+
+/// The webhooks: http(s) URLs, timeouts, header names and values, event
+/// names listed once.
+fn hooks(config: &Config, errors: &mut Errors) {
+    let hook = |key: &str,
+                url: &str,
+                timeout_ms: u64,
+                headers: &std::collections::BTreeMap<String, String>,
+                errors: &mut Errors| {
+        if let Err(e) = trunkline_webhooks::Hook::new(url) {
+            errors.push(format!("{key}.url"), e.to_string());
+        }
+        if timeout_ms == 0 {
+            errors.push(format!("{key}.timeout_ms"), "must be at least 1");
+        }
+        for (name, value) in headers {
+            let checked = trunkline_webhooks::Hook::new("http://127.0.0.1/")
+                .and_then(|h| h.with_header(name, value));
+            if let Err(e) = checked {
+                errors.push(format!("{key}.headers.{name:?}"), e.to_string());
+            }
+        }
+    };
+    if let Some(router) = &config.proxy.http_router {
+        hook(
+            "proxy.http_router",
+            &router.url,
+            router.timeout_ms,
+            &router.headers,
+            errors,
+        );
+    }
+    if let Some(locator) = &config.proxy.locator_webhook {
+        hook(
+            "proxy.locator_webhook",
+            &locator.url,
+            locator.timeout_ms,
+            &locator.headers,
+            errors,
+        );
+        if locator.events.is_empty() {
+            errors.push(
+                "proxy.locator_webhook.events",
+                "at least one event is needed (leave the section out for none)",
+            );
+        }
+        for (i, event) in locator.events.iter().enumerate() {
+            if locator.events[..i].contains(event) {
+                errors.push(format!("proxy.locator_webhook.events[{i}]"), "listed twice");
+            }
+        }
+    }
+    if let Some(push) = &config.callrecord {
+        hook(
+            "callrecord",
+            &push.url,
+            push.timeout_ms,
+            &push.headers,
+            errors,
+        );
     }
 }
 
