@@ -83,13 +83,7 @@ fn the_pbx_registers_with_a_trunk_calls_out_through_it_and_unregisters() {
     assert_eq!(record.destination_channel.as_deref(), Some("trunk/carrier"));
     assert_eq!(record.callee.number, "92071234567");
 
-    pbx.signal("TERM");
-    assert_eq!(
-        pbx.process.exit_code(Duration::from_secs(20)),
-        Some(0),
-        "{}",
-        pbx.log()
-    );
+    pbx.stop();
     assert!(
         pbx.log().contains("unregistered from the trunk"),
         "{}",

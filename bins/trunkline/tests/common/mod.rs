@@ -181,6 +181,13 @@ impl Pbx {
         serde_json::from_str(&body).unwrap()
     }
 
+    /// Stops it gracefully (SIGTERM); it must exit 0 within 20 s.
+    pub(crate) fn stop(&mut self) {
+        self.signal("TERM");
+        let code = self.process.exit_code(Duration::from_secs(20));
+        assert_eq!(code, Some(0), "{}", self.log());
+    }
+
     /// Sends `signal` (`TERM`, `INT`) with kill(1).
     pub(crate) fn signal(&self, signal: &str) {
         let status = Command::new("kill")
@@ -217,6 +224,11 @@ pub(crate) fn sipp(
 /// `scenario` (in tests/sipp/) there for one call: the PBX sends calls to
 /// where a registration came from. Returns once the phone listens.
 pub(crate) fn phone(pbx: &Pbx, user: &str, password: &str, scenario: &str) -> Reaped {
+    phone_at(pbx, user, password, scenario).0
+}
+
+/// [`phone`], and the port the phone listens on.
+pub(crate) fn phone_at(pbx: &Pbx, user: &str, password: &str, scenario: &str) -> (Reaped, u16) {
     let port = free_port();
     let register = sipp_scenario(env!("CARGO_MANIFEST_DIR"), "register.xml");
     let mut command = trunkline_testkit::sipp();
@@ -233,7 +245,7 @@ pub(crate) fn phone(pbx: &Pbx, user: &str, password: &str, scenario: &str) -> Re
         .args(["-mp", &free_port().to_string()]);
     let phone = Reaped::spawn(&mut command);
     wait_listener(port);
-    phone
+    (phone, port)
 }
 
 /// SIPp as 1001 calls `service` with caller scenario `scenario`; it must
