@@ -69,7 +69,7 @@ pub(crate) fn engine(
 }
 
 /// The `[[trunks]]` by name.
-fn trunks(config: &Config) -> Result<HashMap<String, Arc<Trunk>>, String> {
+pub(crate) fn trunks(config: &Config) -> Result<HashMap<String, Arc<Trunk>>, String> {
     let mut trunks = HashMap::new();
     for entry in &config.trunks {
         let mut trunk = Trunk::new(entry.name.as_str(), &entry.uri)
@@ -109,7 +109,7 @@ pub(crate) struct Routes {
 }
 
 impl Routes {
-    fn new(config: &Config, trunks: &HashMap<String, Arc<Trunk>>) -> Routes {
+    pub(crate) fn new(config: &Config, trunks: &HashMap<String, Arc<Trunk>>) -> Routes {
         Routes {
             routes: config.routes.clone(),
             groups: config

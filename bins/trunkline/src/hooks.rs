@@ -399,3 +399,87 @@ impl Durable {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
+    use super::*;
+
+    fn router() -> HttpRouter {
+        let config = Config::parse(
+            "[sip]\nrealm = \"PBX.example.com\"\n\
+             [proxy.http_router]\nurl = \"http://127.0.0.1:9/route\"\n",
+        )
+        .unwrap();
+        let trunks = crate::calls::trunks(&config).unwrap();
+        let routes = Routes::new(&config, &trunks);
+        let settings = config.proxy.http_router.as_ref().unwrap();
+        HttpRouter::new(settings, Client::new().unwrap(), routes, &config.sip.realm).unwrap()
+    }
+
+    #[test]
+    fn targets_are_extensions_or_uris() {
+        let router = router();
+        let extension = |t: engine::Target| match t {
+            engine::Target::Extension(number) => number,
+            other => panic!("not an extension: {other:?}"),
+        };
+        assert_eq!(extension(router.target("1002").unwrap()), "1002");
+        let at_realm = router.target("sip:1003@pbx.example.com").unwrap();
+        assert_eq!(extension(at_realm), "1003");
+        match router
+            .target("sip:1001@192.0.2.50:5070;transport=tcp")
+            .unwrap()
+        {
+            engine::Target::Uri(address) => {
+                assert_eq!(address.uri(), "sip:1001@192.0.2.50:5070;transport=tcp");
+            }
+            other => panic!("not a URI: {other:?}"),
+        }
+        assert!(router.target("tel:+441234").is_err());
+        assert!(router.target("").is_err());
+    }
+
+    #[test]
+    fn actions_become_statuses_and_routings() {
+        let router = router();
+        let refusal = |action| match router.decide(RouterDecision {
+            action,
+            ..RouterDecision::default()
+        }) {
+            Ok(Some(RouteDecision::Refuse {
+                status, channel, ..
+            })) => (status.as_u16(), channel.unwrap()),
+            other => panic!("not a refusal: {other:?}"),
+        };
+        assert_eq!(refusal(RouterAction::Reject), (403, ROUTER_CHANNEL.into()));
+        assert_eq!(refusal(RouterAction::Abort).0, 480);
+        assert_eq!(refusal(RouterAction::Spam).0, 603);
+        assert!(matches!(router.decide(RouterDecision::default()), Ok(None)));
+        let forward = |targets: &[&str]| {
+            router.decide(RouterDecision {
+                action: RouterAction::Forward,
+                targets: targets.iter().map(|t| (*t).to_owned()).collect(),
+                strategy: Some(Strategy::Sequential),
+                timeout: Some(15),
+                record: Some(true),
+                media_proxy: Some(MediaProxy::None),
+                headers: [("X-Call-Reason".to_owned(), "vip".to_owned())].into(),
+            })
+        };
+        let Ok(Some(RouteDecision::Route(routing))) = forward(&["1002", "sip:a@192.0.2.1"]) else {
+            panic!("not routed");
+        };
+        assert_eq!(routing.channel.as_deref(), Some(ROUTER_CHANNEL));
+        assert_eq!(routing.targets.len(), 2);
+        assert_eq!(routing.strategy, engine::Strategy::Sequential);
+        assert_eq!(routing.ring_timeout, Some(Duration::from_secs(15)));
+        assert_eq!(routing.record, Some(true));
+        assert_eq!(routing.media_proxy, Some(engine::MediaProxy::None));
+        assert_eq!(routing.headers, [("X-Call-Reason".into(), "vip".into())]);
+        // A decision the PBX cannot carry out is the router's error.
+        assert!(forward(&[]).is_err());
+        assert!(forward(&["1002", "mailto:x@example.com"]).is_err());
+    }
+}

@@ -282,6 +282,62 @@ fn the_http_router_forwards_to_a_phone_uri_with_its_headers() {
     );
 }
 
+/// A trunk's call (admitted by its ACL, no challenge) goes to the router
+/// too, as `inbound`: here to a number the trunk has no DID for, which
+/// the router sends to 1002.
+#[test]
+fn a_trunks_call_is_routed_by_the_http_router() {
+    let receiver = Receiver::start(loopback(0), |_| {
+        decision(json!({"action": "forward", "targets": ["1002"]}))
+    });
+    let trunk = "[[trunks]]\nname = \"carrier\"\nuri = \"sip:127.0.0.2:5080\"\n\
+                 inbound_acl = [\"127.0.0.2\"]\n";
+    let pbx = Pbx::start(&format!(
+        "{}{trunk}",
+        router_config(&receiver.url("/route"), "")
+    ));
+    let callee = phone(&pbx, "1002", "second-secret", "uas_answer.xml");
+    let mut carrier = trunkline_testkit::sipp();
+    carrier
+        .args([
+            "-sf",
+            &trunkline_testkit::sipp_scenario(env!("CARGO_MANIFEST_DIR"), "carrier_call.xml"),
+        ])
+        .args([
+            "-i",
+            "127.0.0.2",
+            "-t",
+            "u1",
+            "-m",
+            "1",
+            "-s",
+            "+442079999999",
+        ])
+        .args(["-p", &free_port().to_string()])
+        .arg(format!("127.0.0.1:{}", pbx.sip_port));
+    let code = trunkline_testkit::Reaped::spawn(&mut carrier).exit_code(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{}", pbx.log());
+    phones_done(&pbx, vec![("1002", callee)]);
+
+    let requests = receiver.wait_for("/route", 1, Duration::from_secs(5), &pbx);
+    let body = requests[0].json();
+    assert_eq!(body["direction"], "inbound", "{body}");
+    assert!(
+        body["source_addr"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.2:"),
+        "{body}"
+    );
+    let records = records(&pbx);
+    assert_eq!(records[0].disposition, Disposition::Answered);
+    assert_eq!(records[0].source_channel, "trunk/carrier");
+    assert_eq!(
+        records[0].destination_channel.as_deref(),
+        Some("http_router")
+    );
+}
+
 /// `reject` refuses with 403; `not_handled` leaves the call to the PBX,
 /// which rings the extension dialled.
 #[test]
