@@ -391,3 +391,98 @@ async fn a_sequential_route_moves_on_when_the_first_phone_does_not_answer() {
     assert_eq!(record.disposition, Disposition::Answered);
     assert_eq!(record.destination_channel.as_deref(), Some("route/desk"));
 }
+
+/// A router that refuses 666 as spam and sends 700 to a URI it was given,
+/// with a header of its own (and one the engine must not let through).
+#[derive(Debug)]
+struct Switchboard {
+    uri: String,
+}
+
+impl trunkline_engine::Router for Switchboard {
+    fn route<'a>(
+        &'a self,
+        call: &'a trunkline_engine::RouteRequest,
+    ) -> trunkline_engine::RouteFuture<'a> {
+        Box::pin(async move {
+            assert_eq!(call.caller, "1001");
+            assert!(call.trunk.is_none() && !call.registered);
+            match call.dialled.as_str() {
+                "666" => trunkline_engine::RouteDecision::Refuse {
+                    status: StatusCode::DECLINE,
+                    channel: Some("switchboard".into()),
+                    reason: Some("spam".into()),
+                },
+                "700" => {
+                    let address = trunkline_engine::SipAddress::parse(&self.uri).unwrap();
+                    let target = trunkline_engine::Target::Uri(address);
+                    let mut routing = trunkline_engine::Routing::new("board", vec![target]);
+                    routing.channel = Some("switchboard".into());
+                    routing.headers = vec![
+                        ("X-Call-Reason".into(), "vip".into()),
+                        ("Via".into(), "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx".into()),
+                        ("X-Bad".into(), "a\r\nInjected: 1".into()),
+                    ];
+                    trunkline_engine::RouteDecision::Route(routing)
+                }
+                _ => trunkline_engine::RouteDecision::Default,
+            }
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_router_refuses_or_sends_a_call_to_a_uri_with_its_headers() {
+    let alice = Phone::new("1001", "secret1", "127.0.0.1:9".parse().unwrap()).await;
+    let mut bob = Phone::new("1002", "secret2", "127.0.0.1:9".parse().unwrap()).await;
+    let uri = format!("sip:bob@{}", bob.local());
+    let (records, mut stored_records) = tokio::sync::mpsc::channel(4);
+    let pbx = pbx(
+        |c| {
+            c.router = Some(std::sync::Arc::new(Switchboard { uri: uri.clone() }));
+            c.stored_records = Some(records);
+        },
+        30600,
+    )
+    .await;
+    let alice = Phone {
+        pbx: pbx.addr,
+        ..alice
+    };
+    bob.pbx = pbx.addr;
+
+    let (mut invite, _) = alice.call("666", alice.sdp("sendrecv")).await;
+    assert_eq!(
+        final_of(&mut invite).await.0.status(),
+        Some(StatusCode::DECLINE)
+    );
+    let refused = timeout(LIMIT, stored_records.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(refused.hangup.sip_status, Some(603));
+    assert_eq!(refused.hangup.reason.as_deref(), Some("spam"));
+    assert_eq!(refused.destination_channel.as_deref(), Some("switchboard"));
+
+    // Bob is not registered: the router's URI is called as it is.
+    let (mut invite, _) = alice.call("700", alice.sdp("sendrecv")).await;
+    let (tx, offer) = bob.incoming().await;
+    assert_eq!(offer.uri().unwrap().as_str(), uri);
+    assert_eq!(offer.header("X-Call-Reason"), Some("vip"));
+    assert_eq!(offer.vias().count(), 1, "{offer:?}");
+    assert_eq!(offer.header("X-Bad"), None);
+    assert_eq!(offer.header("Injected"), None);
+    bob.answer(tx, &offer, StatusCode::OK, Some(bob.sdp("sendrecv")));
+    let (_, a_dialog) = alice.answered(&mut invite).await;
+    let mut bye_tx = alice.hang_up(&a_dialog);
+    bob.answer_in_dialog(Method::Bye).await;
+    final_of(&mut bye_tx).await;
+    let answered = timeout(LIMIT, stored_records.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(answered.disposition, Disposition::Answered);
+    assert_eq!(answered.destination_channel.as_deref(), Some("switchboard"));
+    idle(&pbx.engine).await;
+    assert_eq!(stored(&pbx).len(), 2);
+}
