@@ -48,6 +48,11 @@ impl Reaped {
         None
     }
 
+    /// Its process id.
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+
     /// Its standard output, line by line (spawn it with `Stdio::piped()`).
     ///
     /// # Panics

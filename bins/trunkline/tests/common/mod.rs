@@ -77,6 +77,16 @@ impl Pbx {
     /// [`Pbx::start`] with its data under `dir` (in `dir/data`), which
     /// the test may have filled beforehand.
     pub(crate) fn start_in(dir: tempfile::TempDir, extra: &str) -> Pbx {
+        Pbx::start_with(dir, extra, |_| {})
+    }
+
+    /// [`Pbx::start_in`], `adjust` having the last word on the command
+    /// (its environment: `RUST_LOG` is `debug` unless it says otherwise).
+    pub(crate) fn start_with(
+        dir: tempfile::TempDir,
+        extra: &str,
+        adjust: impl FnOnce(&mut Command),
+    ) -> Pbx {
         let sip_port = free_port();
         let http_port = free_port();
         let config = format!(
@@ -89,14 +99,15 @@ impl Pbx {
         let file = dir.path().join("trunkline.toml");
         std::fs::write(&file, config).unwrap();
         let log = std::fs::File::create(dir.path().join("trunkline.log")).unwrap();
-        let mut process = Reaped::spawn(
-            trunkline()
-                .arg("--config")
-                .arg(&file)
-                .env("RUST_LOG", "debug")
-                .stdout(Stdio::piped())
-                .stderr(log),
-        );
+        let mut command = trunkline();
+        command
+            .arg("--config")
+            .arg(&file)
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(log);
+        adjust(&mut command);
+        let mut process = Reaped::spawn(&mut command);
         let lines = process.lines();
         let (sender, receiver) = mpsc::channel();
         std::thread::spawn(move || {
@@ -229,6 +240,17 @@ pub(crate) fn phone(pbx: &Pbx, user: &str, password: &str, scenario: &str) -> Re
 
 /// [`phone`], and the port the phone listens on.
 pub(crate) fn phone_at(pbx: &Pbx, user: &str, password: &str, scenario: &str) -> (Reaped, u16) {
+    phone_for(pbx, user, password, scenario, 1)
+}
+
+/// [`phone_at`] for `calls` calls.
+pub(crate) fn phone_for(
+    pbx: &Pbx,
+    user: &str,
+    password: &str,
+    scenario: &str,
+    calls: u32,
+) -> (Reaped, u16) {
     let port = free_port();
     let register = sipp_scenario(env!("CARGO_MANIFEST_DIR"), "register.xml");
     let mut command = trunkline_testkit::sipp();
@@ -241,8 +263,23 @@ pub(crate) fn phone_at(pbx: &Pbx, user: &str, password: &str, scenario: &str) ->
     let mut command = trunkline_testkit::sipp();
     command
         .args(["-sf", &sipp_scenario(env!("CARGO_MANIFEST_DIR"), scenario)])
-        .args(["-m", "1", "-t", "u1", "-p", &port.to_string()])
+        .args([
+            "-m",
+            &calls.to_string(),
+            "-t",
+            "u1",
+            "-p",
+            &port.to_string(),
+        ])
         .args(["-mp", &free_port().to_string()]);
+    if calls > 1 {
+        // A phone for a load: as many calls open as it keeps, for as long
+        // as the load lasts; its screen (where a fatal error goes) kept.
+        let screen = pbx.dir.path().join(format!("sipp-{user}.out"));
+        command
+            .args(["-l", "10000", "-timeout", "600s"])
+            .stdout(std::fs::File::create(screen).unwrap());
+    }
     let phone = Reaped::spawn(&mut command);
     wait_listener(port);
     (phone, port)
