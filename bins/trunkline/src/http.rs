@@ -88,6 +88,14 @@ fn answer(state: &State, request: &Request<Incoming>) -> Response<Full<Bytes>> {
         // (every few seconds): counting only live ones would copy them all.
         registrations: state.registrar.locator().len(),
         trunks: state.engine.trunk_statuses(),
+        sip: {
+            let (transactions, dialogs) = state.endpoint.load();
+            SipTables {
+                transactions,
+                dialogs,
+                call_dialogs: state.engine.stats().dialogs,
+            }
+        },
     };
     // A load balancer takes a draining node out on the status code alone.
     let status = if draining {
@@ -107,6 +115,19 @@ struct Health {
     registrations: usize,
     /// Registrations with trunks (only those that register).
     trunks: Vec<trunkline_engine::TrunkStatus>,
+    sip: SipTables,
+}
+
+/// What the SIP stack holds; all three return to zero once nothing goes
+/// on (transactions linger up to 32 s for late retransmissions).
+#[derive(Serialize)]
+struct SipTables {
+    /// Live transactions.
+    transactions: usize,
+    /// Dialogs the transaction layer keeps.
+    dialogs: usize,
+    /// Dialogs the call engine routes to its calls.
+    call_dialogs: u64,
 }
 
 fn json(status: StatusCode, body: &impl Serialize) -> Response<Full<Bytes>> {

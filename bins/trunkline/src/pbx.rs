@@ -22,6 +22,7 @@ pub(crate) struct State {
     pub(crate) started: Instant,
     pub(crate) registrar: Arc<Registrar>,
     pub(crate) engine: CallEngine,
+    pub(crate) endpoint: Endpoint,
     draining: AtomicBool,
 }
 
@@ -99,6 +100,7 @@ pub(crate) async fn run(config: Config) -> Result<(), String> {
         started: Instant::now(),
         registrar,
         engine: engine.clone(),
+        endpoint: endpoint.clone(),
         draining: AtomicBool::new(false),
     });
     let (http_address, http) = crate::http::serve(config.http.address.0, state.clone())
@@ -281,6 +283,7 @@ fn registrar_config(config: &Config) -> RegistrarConfig {
     registrar.min_expires = config.registrar.min_expires;
     registrar.max_expires = config.registrar.max_expires;
     registrar.default_expires = config.registrar.default_expires;
+    registrar.digest.nonce_lifetime = Duration::from_secs(config.registrar.nonce_lifetime_secs);
     registrar.digest.algorithms = config
         .registrar
         .algorithms

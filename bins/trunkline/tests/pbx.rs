@@ -29,7 +29,12 @@ fn health_answers_and_the_data_directory_is_made() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(keys.len(), 5, "{health}");
+    assert_eq!(keys.len(), 6, "{health}");
+    assert_eq!(
+        health["sip"],
+        serde_json::json!({"transactions": 0, "dialogs": 0, "call_dialogs": 0}),
+        "{health}"
+    );
     // No trunk registers.
     assert_eq!(health["trunks"], serde_json::json!([]), "{health}");
 

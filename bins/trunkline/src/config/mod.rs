@@ -156,6 +156,7 @@ pub(crate) struct Registrar {
     pub(crate) max_expires: u32,
     pub(crate) default_expires: u32,
     pub(crate) max_contacts: usize,
+    pub(crate) nonce_lifetime_secs: u64,
     pub(crate) algorithms: Vec<DigestAlgorithm>,
 }
 
@@ -166,6 +167,7 @@ impl Default for Registrar {
             max_expires: 3600,
             default_expires: 3600,
             max_contacts: 10,
+            nonce_lifetime_secs: 300,
             algorithms: vec![DigestAlgorithm::Md5, DigestAlgorithm::Sha256],
         }
     }

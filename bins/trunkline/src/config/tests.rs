@@ -178,12 +178,13 @@ fn a_trunk_uri_that_does_not_parse_is_reported() {
 fn sections_check_their_ranges() {
     assert_eq!(
         faults(
-            "[registrar]\nmin_expires = 0\nmax_expires = 10\ndefault_expires = 20\nmax_contacts = 0\nalgorithms = []\n"
+            "[registrar]\nmin_expires = 0\nmax_expires = 10\ndefault_expires = 20\nmax_contacts = 0\nalgorithms = []\nnonce_lifetime_secs = 0\n"
         ),
         [
             "registrar.min_expires: must be at least 1 second",
             "registrar.default_expires: 20 is outside min_expires..max_expires (0..10)",
             "registrar.max_contacts: must be at least 1",
+            "registrar.nonce_lifetime_secs: must be at least 1",
             "registrar.algorithms: at least one algorithm is needed",
         ]
     );

@@ -122,6 +122,9 @@ fn registrar(config: &Config, errors: &mut Errors) {
     if r.max_contacts == 0 {
         errors.push("registrar.max_contacts", "must be at least 1");
     }
+    if r.nonce_lifetime_secs == 0 {
+        errors.push("registrar.nonce_lifetime_secs", "must be at least 1");
+    }
     if r.algorithms.is_empty() {
         errors.push("registrar.algorithms", "at least one algorithm is needed");
     }
