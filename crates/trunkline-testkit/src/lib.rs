@@ -87,26 +87,49 @@ pub fn free_port() -> u16 {
 /// # Panics
 /// If the build fails.
 pub fn example(package: &str, name: &str) -> PathBuf {
-    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    build_once(package, "--examples");
+    profile_dir().join("examples").join(name)
+}
+
+/// The path of binary `name` of `package`, built (once per test process
+/// and package) with the profile the tests run in: for tests outside the
+/// binary's own package, which cargo gives no `CARGO_BIN_EXE_*`.
+///
+/// # Panics
+/// If the build fails.
+pub fn binary(package: &str, name: &str) -> PathBuf {
+    build_once(package, "--bins");
+    profile_dir().join(name)
+}
+
+/// Builds `package`'s targets of a kind (`--examples`, `--bins`) once per
+/// test process.
+fn build_once(package: &str, kind: &str) {
+    static BUILT: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
     let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
-    if !built.iter().any(|p| p == package) {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-q", "-p", package, "--examples"])
-            .status();
-        assert!(
-            status.is_ok_and(|s| s.success()),
-            "building the examples of {package}"
-        );
-        built.push(package.to_owned());
+    let key = (package.to_owned(), kind.to_owned());
+    if built.contains(&key) {
+        return;
     }
-    // target/<profile>/deps/<test> → target/<profile>/examples/<name>
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "-q", "-p", package, kind])
+        .status();
+    assert!(
+        status.is_ok_and(|s| s.success()),
+        "building {package} {kind}"
+    );
+    built.push(key);
+}
+
+/// `target/<profile>`, from the running test's own path
+/// (`target/<profile>/deps/<test>`).
+fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test knows its path");
-    let profile_dir = exe
-        .parent()
+    exe.parent()
         .and_then(|deps| deps.parent())
-        .expect("tests run from target/<profile>/deps");
-    profile_dir.join("examples").join(name)
+        .expect("tests run from target/<profile>/deps")
+        .to_path_buf()
 }
 
 /// SIPp with loopback, a bounded run, errors to stderr and no keyboard.

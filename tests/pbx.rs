@@ -6,11 +6,9 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
-mod common;
-
-use common::{EXTENSIONS, Pbx, call_as_1001, phone, phones_done, records, sipp};
 use std::time::Duration;
 use trunkline_cdr::{CdrQuery, CdrStore, Disposition, SqliteCdrStore};
+use trunkline_e2e::{EXTENSIONS, Pbx, call_as_1001, phone, phones_done, records, sipp};
 
 /// How long a graceful shutdown with no call in progress may take.
 const STOP_LIMIT: Duration = Duration::from_secs(10);

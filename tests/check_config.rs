@@ -4,9 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
-mod common;
-
-use common::{check_config, docs_block, trunkline};
+use trunkline_e2e::{check_config, docs_block, trunkline};
 
 fn stderr_lines(output: &std::process::Output) -> Vec<String> {
     String::from_utf8_lossy(&output.stderr)

@@ -1,10 +1,9 @@
-//! The real `trunkline` binary on loopback ports, for the tests in this
-//! directory.
+//! The real `trunkline` binary on loopback ports, for the end-to-end
+//! tests in this folder: started from a temporary configuration on free
+//! ports, its health and records read back, SIPp phones and callers
+//! driven against it. Every process started is reaped.
 
-#![allow(clippy::unwrap_used)]
-// a test that cannot unwrap has failed
-// Each test file compiles this module on its own and uses a part of it.
-#![allow(dead_code)]
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
 use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
@@ -13,11 +12,11 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 use trunkline_cdr::{CdrQuery, CdrStore, SqliteCdrStore};
-use trunkline_testkit::{Reaped, free_port, sipp_scenario, wait_listener};
+use trunkline_testkit::{Reaped, free_port, wait_listener};
 
 /// The two extensions most tests register and call as, with passwords
 /// given (so nothing is printed).
-pub(crate) const EXTENSIONS: &str = r#"
+pub const EXTENSIONS: &str = r#"
 [[extensions]]
 number = "1001"
 password = "first-secret"
@@ -31,14 +30,14 @@ password = "second-secret"
 const START_LIMIT: Duration = Duration::from_secs(30);
 
 /// The binary cargo built for these tests.
-pub(crate) fn trunkline() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_trunkline"))
+pub fn trunkline() -> Command {
+    Command::new(trunkline_testkit::binary("trunkline", "trunkline"))
 }
 
 /// The ```toml block that follows `<!-- test: {name} -->` in
 /// docs/configuration.md.
-pub(crate) fn docs_block(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configuration.md");
+pub fn docs_block(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/configuration.md");
     let docs = std::fs::read_to_string(&path).unwrap();
     let marker = format!("<!-- test: {name} -->\n```toml\n");
     let start = docs
@@ -50,7 +49,7 @@ pub(crate) fn docs_block(name: &str) -> String {
 }
 
 /// `trunkline check-config` on `text` written to a file.
-pub(crate) fn check_config(text: &str) -> Output {
+pub fn check_config(text: &str) -> Output {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("trunkline.toml");
     std::fs::write(&file, text).unwrap();
@@ -59,30 +58,35 @@ pub(crate) fn check_config(text: &str) -> Output {
 
 /// A running PBX: the process, its ports and data directory, and what it
 /// printed on standard output.
-pub(crate) struct Pbx {
-    pub(crate) process: Reaped,
-    pub(crate) sip_port: u16,
-    pub(crate) http_port: u16,
-    pub(crate) dir: tempfile::TempDir,
-    pub(crate) stdout: Vec<String>,
+pub struct Pbx {
+    /// The process.
+    pub process: Reaped,
+    /// Its SIP port (UDP and TCP).
+    pub sip_port: u16,
+    /// Its HTTP port.
+    pub http_port: u16,
+    /// Its configuration, log (`trunkline.log`) and data (`data/`).
+    pub dir: tempfile::TempDir,
+    /// What it printed on standard output.
+    pub stdout: Vec<String>,
 }
 
 impl Pbx {
     /// Starts the binary on `extra` (sections other than `[sip]`, `[http]`
     /// and `[data]`, which this fills in) and waits for its `ready` line.
-    pub(crate) fn start(extra: &str) -> Pbx {
+    pub fn start(extra: &str) -> Pbx {
         Pbx::start_in(tempfile::tempdir().unwrap(), extra)
     }
 
     /// [`Pbx::start`] with its data under `dir` (in `dir/data`), which
     /// the test may have filled beforehand.
-    pub(crate) fn start_in(dir: tempfile::TempDir, extra: &str) -> Pbx {
+    pub fn start_in(dir: tempfile::TempDir, extra: &str) -> Pbx {
         Pbx::start_with(dir, extra, |_| {})
     }
 
     /// [`Pbx::start_in`], `adjust` having the last word on the command
     /// (its environment: `RUST_LOG` is `debug` unless it says otherwise).
-    pub(crate) fn start_with(
+    pub fn start_with(
         dir: tempfile::TempDir,
         extra: &str,
         adjust: impl FnOnce(&mut Command),
@@ -143,17 +147,17 @@ impl Pbx {
     }
 
     /// The data directory.
-    pub(crate) fn data(&self) -> PathBuf {
+    pub fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }
 
     /// What it logged so far.
-    pub(crate) fn log(&self) -> String {
+    pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("trunkline.log")).unwrap_or_default()
     }
 
     /// `GET path` over HTTP/1.1: the status code and the body.
-    pub(crate) fn get(&self, path: &str) -> (u16, String) {
+    pub fn get(&self, path: &str) -> (u16, String) {
         let mut stream = TcpStream::connect(("127.0.0.1", self.http_port)).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
@@ -173,7 +177,7 @@ impl Pbx {
     }
 
     /// Waits (up to 10 s) until no call is in progress.
-    pub(crate) fn wait_idle(&self) {
+    pub fn wait_idle(&self) {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while self.health()["active_calls"] != 0 {
             assert!(
@@ -186,21 +190,21 @@ impl Pbx {
     }
 
     /// The health document.
-    pub(crate) fn health(&self) -> serde_json::Value {
+    pub fn health(&self) -> serde_json::Value {
         let (status, body) = self.get("/ami/v1/health");
         assert_eq!(status, 200, "{body}");
         serde_json::from_str(&body).unwrap()
     }
 
     /// Stops it gracefully (SIGTERM); it must exit 0 within 20 s.
-    pub(crate) fn stop(&mut self) {
+    pub fn stop(&mut self) {
         self.signal("TERM");
         let code = self.process.exit_code(Duration::from_secs(20));
         assert_eq!(code, Some(0), "{}", self.log());
     }
 
     /// Sends `signal` (`TERM`, `INT`) with kill(1).
-    pub(crate) fn signal(&self, signal: &str) {
+    pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .arg(format!("-{signal}"))
             .arg(self.process.0.id().to_string())
@@ -213,14 +217,14 @@ impl Pbx {
 /// Runs SIPp scenario `scenario` (in tests/sipp/) once against the PBX as
 /// `service`, over `transport` (`u1`, `t1`), with `extra` arguments; its
 /// exit code.
-pub(crate) fn sipp(
+pub fn sipp(
     pbx: &Pbx,
     scenario: &str,
     service: &str,
     transport: &str,
     extra: &[&str],
 ) -> Option<i32> {
-    let file = trunkline_testkit::sipp_scenario(env!("CARGO_MANIFEST_DIR"), scenario);
+    let file = scenario_path(scenario);
     let mut command = trunkline_testkit::sipp();
     command
         .args(["-sf", &file])
@@ -234,17 +238,17 @@ pub(crate) fn sipp(
 /// SIPp as `user` registers from a free port, then runs callee scenario
 /// `scenario` (in tests/sipp/) there for one call: the PBX sends calls to
 /// where a registration came from. Returns once the phone listens.
-pub(crate) fn phone(pbx: &Pbx, user: &str, password: &str, scenario: &str) -> Reaped {
+pub fn phone(pbx: &Pbx, user: &str, password: &str, scenario: &str) -> Reaped {
     phone_at(pbx, user, password, scenario).0
 }
 
 /// [`phone`], and the port the phone listens on.
-pub(crate) fn phone_at(pbx: &Pbx, user: &str, password: &str, scenario: &str) -> (Reaped, u16) {
+pub fn phone_at(pbx: &Pbx, user: &str, password: &str, scenario: &str) -> (Reaped, u16) {
     phone_for(pbx, user, password, scenario, 1)
 }
 
 /// [`phone_at`] for `calls` calls.
-pub(crate) fn phone_for(
+pub fn phone_for(
     pbx: &Pbx,
     user: &str,
     password: &str,
@@ -252,7 +256,7 @@ pub(crate) fn phone_for(
     calls: u32,
 ) -> (Reaped, u16) {
     let port = free_port();
-    let register = sipp_scenario(env!("CARGO_MANIFEST_DIR"), "register.xml");
+    let register = scenario_path("register.xml");
     let mut command = trunkline_testkit::sipp();
     command
         .args(["-sf", &register, "-s", user, "-m", "1", "-t", "u1"])
@@ -262,7 +266,7 @@ pub(crate) fn phone_for(
     assert_eq!(registered, Some(0), "{user} registers: {}", pbx.log());
     let mut command = trunkline_testkit::sipp();
     command
-        .args(["-sf", &sipp_scenario(env!("CARGO_MANIFEST_DIR"), scenario)])
+        .args(["-sf", &scenario_path(scenario)])
         .args([
             "-m",
             &calls.to_string(),
@@ -287,7 +291,7 @@ pub(crate) fn phone_for(
 
 /// SIPp as 1001 calls `service` with caller scenario `scenario`; it must
 /// succeed.
-pub(crate) fn call_as_1001(pbx: &Pbx, scenario: &str, service: &str) {
+pub fn call_as_1001(pbx: &Pbx, scenario: &str, service: &str) {
     let args = ["-au", "1001", "-ap", "first-secret"];
     let code = sipp(pbx, scenario, service, "u1", &args);
     assert_eq!(code, Some(0), "{scenario}: {}", pbx.log());
@@ -296,7 +300,7 @@ pub(crate) fn call_as_1001(pbx: &Pbx, scenario: &str, service: &str) {
 /// Every phone's scenario must end well; then the PBX finishes the calls
 /// (a phone's last 200 reaches the PBX just after the phone is done, and
 /// the call's record is stored before it stops counting as active).
-pub(crate) fn phones_done(pbx: &Pbx, phones: Vec<(&str, Reaped)>) {
+pub fn phones_done(pbx: &Pbx, phones: Vec<(&str, Reaped)>) {
     for (name, mut phone) in phones {
         let code = phone.exit_code(Duration::from_secs(30));
         assert_eq!(code, Some(0), "{name}: {}", pbx.log());
@@ -305,7 +309,16 @@ pub(crate) fn phones_done(pbx: &Pbx, phones: Vec<(&str, Reaped)>) {
 }
 
 /// The call records the PBX has stored.
-pub(crate) fn records(pbx: &Pbx) -> Vec<trunkline_cdr::Cdr> {
+pub fn records(pbx: &Pbx) -> Vec<trunkline_cdr::Cdr> {
     let store = SqliteCdrStore::open(pbx.data().join("cdr.sqlite")).unwrap();
     store.query(&CdrQuery::default()).unwrap().records
+}
+
+/// The path of SIPp scenario `name`, in this folder's `sipp/`.
+pub fn scenario_path(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sipp")
+        .join(name)
+        .display()
+        .to_string()
 }

@@ -7,13 +7,11 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
-mod common;
-
-use common::{EXTENSIONS, Pbx, call_as_1001, phone, phones_done, records};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use trunkline_cdr::{Direction, Disposition};
-use trunkline_testkit::{Reaped, free_port, sipp_scenario, wait_listener};
+use trunkline_e2e::{EXTENSIONS, Pbx, call_as_1001, phone, phones_done, records};
+use trunkline_testkit::{Reaped, free_port, wait_listener};
 
 const CARRIER: &str = "127.0.0.2";
 
@@ -31,7 +29,7 @@ fn trunk_config(carrier_port: u16, extra: &str) -> String {
 fn sipp_command(scenario: &str) -> Command {
     let mut command = trunkline_testkit::sipp();
     command
-        .args(["-sf", &sipp_scenario(env!("CARGO_MANIFEST_DIR"), scenario)])
+        .args(["-sf", &trunkline_e2e::scenario_path(scenario)])
         .args(["-i", CARRIER, "-t", "u1"]);
     command
 }

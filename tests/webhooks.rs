@@ -9,10 +9,7 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
-mod common;
-
 use bytes::Bytes;
-use common::{EXTENSIONS, Pbx, call_as_1001, phone, phone_at, phones_done, records};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::HeaderMap;
@@ -26,6 +23,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use trunkline_cdr::Disposition;
+use trunkline_e2e::{EXTENSIONS, Pbx, call_as_1001, phone, phone_at, phones_done, records};
 use trunkline_testkit::free_port;
 use trunkline_webhooks::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, verify};
 
@@ -299,10 +297,7 @@ fn a_trunks_call_is_routed_by_the_http_router() {
     let callee = phone(&pbx, "1002", "second-secret", "uas_answer.xml");
     let mut carrier = trunkline_testkit::sipp();
     carrier
-        .args([
-            "-sf",
-            &trunkline_testkit::sipp_scenario(env!("CARGO_MANIFEST_DIR"), "carrier_call.xml"),
-        ])
+        .args(["-sf", &trunkline_e2e::scenario_path("carrier_call.xml")])
         .args([
             "-i",
             "127.0.0.2",

@@ -11,15 +11,13 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
-mod common;
-
-use common::{EXTENSIONS, Pbx};
 use std::io::Write;
 use std::net::{TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use trunkline_cdr::{CdrQuery, CdrStore, Disposition, SqliteCdrStore};
+use trunkline_e2e::{EXTENSIONS, Pbx};
 use trunkline_testkit::{Reaped, free_port};
 
 /// MD5 only (see above), recording on, the two test extensions.

@@ -17,10 +17,8 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
-mod common;
-
-use common::{EXTENSIONS, Pbx, phone_for, phones_done};
 use std::time::Duration;
+use trunkline_e2e::{EXTENSIONS, Pbx, phone_for, phones_done};
 use trunkline_testkit::{Reaped, free_port};
 
 const HALF: u32 = 5_000;
@@ -44,7 +42,7 @@ fn resident_kib(pbx: &Pbx) -> u64 {
 /// phone's transaction layer would, aborts calls), at most 100 at once, then
 /// the PBX finishes them and lets their transactions go.
 fn calls(pbx: &Pbx, calls: u32) {
-    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/../../benches/sipp/call.xml");
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/../benches/sipp/call.xml");
     let mut command = trunkline_testkit::sipp();
     command
         .args(["-sf", scenario, "-s", "1002", "-t", "u1"])
@@ -76,7 +74,7 @@ fn ten_thousand_calls_leave_no_call_and_no_memory_behind() {
         &pbx,
         "1002",
         "second-secret",
-        "../../../../benches/sipp/answer.xml",
+        "../../benches/sipp/answer.xml",
         2 * HALF,
     );
     let start = resident_kib(&pbx);
