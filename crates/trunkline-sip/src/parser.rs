@@ -2,7 +2,7 @@
 //! lines, unfolding, checking the start line and the headers every layer
 //! relies on (see [`headers::checked_at_parse`]).
 
-use crate::grammar::{Fault, find_ws, is_token, is_ws};
+use crate::grammar::{Fault, find_ws, is_token, is_ws, token_end};
 use crate::headers::Facts;
 use crate::message::{Core, Entry, Message, Span, Start};
 use crate::uri::{Uri, uri_exact};
@@ -33,6 +33,18 @@ pub(crate) fn index_head(buf: &[u8]) -> Result<Option<HeadIndex>, Error> {
     let mut entries = Vec::with_capacity(INDEX_CAPACITY);
     let mut folded = false;
     loop {
+        let Some(&first) = buf.get(pos) else {
+            return Ok(None);
+        };
+        if is_token(first) {
+            // Nearly every line: one pass from the name to the line end.
+            let Some((entry, next)) = header_line(buf, pos)? else {
+                return Ok(None);
+            };
+            entries.push(entry);
+            pos = next;
+            continue;
+        }
         let Some((end, next)) = line_end(buf, pos)? else {
             return Ok(None);
         };
@@ -44,26 +56,27 @@ pub(crate) fn index_head(buf: &[u8]) -> Result<Option<HeadIndex>, Error> {
                 entries,
             }));
         }
-        if is_ws(buf[pos]) {
-            // A continuation line: the previous value goes on.
-            let Some(last) = entries.last_mut() else {
-                return Err(Error::HeaderLine {
-                    offset: pos,
-                    what: "continuation line before any header",
-                });
-            };
-            let text_end = trim_ws_end(buf, pos, end);
-            if text_end > pos {
-                if last.value.is_empty() {
-                    let text_start = pos + buf[pos..].iter().take_while(|c| is_ws(**c)).count();
-                    last.value = Span::new(text_start, text_end);
-                } else {
-                    last.value.end = text_end as u32;
-                    folded = true;
-                }
+        if !is_ws(first) {
+            return Err(Error::HeaderLine {
+                offset: pos,
+                what: "header line does not start with a name",
+            });
+        }
+        // A continuation line: the previous value goes on.
+        let Some(last) = entries.last_mut() else {
+            return Err(Error::HeaderLine {
+                offset: pos,
+                what: "continuation line before any header",
+            });
+        };
+        let text_end = trim_ws_end(buf, pos, end);
+        if text_end > pos {
+            if last.value.is_empty() {
+                last.value = Span::new(skip_while(buf, pos, is_ws), text_end);
+            } else {
+                last.value.end = text_end as u32;
+                folded = true;
             }
-        } else {
-            entries.push(header_line(buf, pos, end)?);
         }
         pos = next;
     }
@@ -90,40 +103,50 @@ fn line_end(buf: &[u8], pos: usize) -> Result<Option<(usize, usize)>, Error> {
     }
 }
 
-fn trim_ws_end(buf: &[u8], start: usize, end: usize) -> usize {
-    start
-        + buf[start..end]
-            .iter()
-            .rposition(|c| !is_ws(*c))
-            .map_or(0, |p| p + 1)
+/// The index of the first byte at or after `at` that `pred` refuses.
+#[inline(always)]
+fn skip_while(buf: &[u8], mut at: usize, pred: impl Fn(u8) -> bool) -> usize {
+    while at < buf.len() && pred(buf[at]) {
+        at += 1;
+    }
+    at
 }
 
-/// `field-name HCOLON field-value`, for the line `buf[start..end]`.
-fn header_line(buf: &[u8], start: usize, end: usize) -> Result<Entry, Error> {
-    let line = &buf[start..end];
-    let name_len = line.iter().take_while(|c| is_token(**c)).count();
-    if name_len == 0 {
-        return Err(Error::HeaderLine {
-            offset: start,
-            what: "header line does not start with a name",
-        });
+fn trim_ws_end(buf: &[u8], start: usize, mut end: usize) -> usize {
+    while end > start && is_ws(buf[end - 1]) {
+        end -= 1;
     }
-    let colon = name_len + line[name_len..].iter().take_while(|c| is_ws(**c)).count();
-    if line.get(colon) != Some(&b':') {
-        return Err(Error::HeaderLine {
-            offset: start + colon,
-            what: "expected ':' after the header name",
-        });
+    end
+}
+
+/// `field-name HCOLON field-value`, for the line starting at `start` with a
+/// token character: its entry and the start of the next line, or `None`
+/// while the line has not ended. Scans the name and the separator, then
+/// searches the value for the line end, each byte once.
+fn header_line(buf: &[u8], start: usize) -> Result<Option<(Entry, usize)>, Error> {
+    let name_end = token_end(buf, start);
+    let colon = skip_while(buf, name_end, is_ws);
+    if buf.get(colon) != Some(&b':') {
+        // Only a complete line is wrong: on a stream the rest may follow,
+        // and a bare CR in it is the error to report first.
+        return match line_end(buf, start)? {
+            None => Ok(None),
+            Some(_) => Err(Error::HeaderLine {
+                offset: colon,
+                what: "expected ':' after the header name",
+            }),
+        };
     }
-    let value_start =
-        start + colon + 1 + line[colon + 1..].iter().take_while(|c| is_ws(**c)).count();
-    let value_end = trim_ws_end(buf, value_start, end).max(value_start);
-    let name = HeaderName::from_bytes(&line[..name_len]);
-    Ok(Entry {
-        name,
-        name_span: Span::new(start, start + name_len),
-        value: Span::new(value_start, value_end),
-    })
+    let value_start = skip_while(buf, colon + 1, is_ws);
+    let Some((end, next)) = line_end(buf, value_start)? else {
+        return Ok(None);
+    };
+    let entry = Entry {
+        name: HeaderName::from_bytes(&buf[start..name_end]),
+        name_span: Span::new(start, name_end),
+        value: Span::new(value_start, trim_ws_end(buf, value_start, end)),
+    };
+    Ok(Some((entry, next)))
 }
 
 /// Replaces the line breaks inside folded values by spaces, so that every
@@ -328,6 +351,9 @@ mod tests {
             ("OPTIONS sip:a@b SIP/2.0\r\nVia x\r\n\r\n", 29),
             ("OPTIONS sip:a@b SIP/2.0\r\n folded\r\n\r\n", 25),
             ("OPTIONS sip:a@b SIP/2.0\r\nSubject: a\rVia: x\r\n\r\n", 35),
+            ("OPTIONS sip:a@b SIP/2.0\r\nVia\rx: y\r\n\r\n", 28),
+            ("OPTIONS sip:a@b SIP/2.0\r\n:x\ry\r\n\r\n", 27),
+            ("OPTIONS sip:a@b SIP/2.0\r\nVia \r\n\r\n", 29),
         ] {
             let e = parse(bad).unwrap_err();
             assert!(matches!(e, Error::HeaderLine { .. }), "{e}");
@@ -343,6 +369,32 @@ mod tests {
                 what: "Max-Forwards above 255"
             }
         );
+    }
+
+    #[test]
+    fn a_head_cut_anywhere_waits_for_the_rest() {
+        let head = b"OPTIONS sip:a@b SIP/2.0\r\nVia : SIP/2.0/UDP h\r\n  ;branch=z9hG4bK1\r\n\
+                     X-Empty:\nSubject:\r\n folded\r\nCall-ID: \t c \r\n\r\n";
+        for cut in 0..head.len() {
+            assert!(
+                matches!(index_head(&head[..cut]), Ok(None)),
+                "{:?}",
+                String::from_utf8_lossy(&head[..cut])
+            );
+        }
+        let index = index_head(head).unwrap().unwrap();
+        assert_eq!(index.head_len, head.len());
+        let values: Vec<_> = index
+            .entries
+            .iter()
+            .map(|e| String::from_utf8_lossy(&head[e.value.range()]).into_owned())
+            .collect();
+        assert_eq!(
+            values,
+            ["SIP/2.0/UDP h\r\n  ;branch=z9hG4bK1", "", "folded", "c"]
+        );
+        assert_eq!(index.entries[0].name, Some(HeaderName::Via));
+        assert_eq!(index.entries[1].name, None);
     }
 
     #[test]
