@@ -37,6 +37,7 @@ pub(crate) fn fail<'a, T>(at: &'a str, what: &'static str) -> Result<T, nom::Err
 
 // Character classes, one bit each, looked up in a 256-entry table.
 const TOKEN: u16 = 1 << 0;
+const DIGIT: u16 = 1 << 1;
 const USER: u16 = 1 << 2;
 const PASSWORD: u16 = 1 << 3;
 const PARAM: u16 = 1 << 4;
@@ -47,6 +48,9 @@ const URIC: u16 = 1 << 8;
 const SCHEME: u16 = 1 << 9;
 const USERINFO: u16 = 1 << 10;
 const GEN_VALUE: u16 = 1 << 11;
+/// Host characters that cannot be in an IPv4 address: a host with none
+/// of them is read as one.
+const NOT_IPV4: u16 = 1 << 12;
 
 const fn class_table() -> [u16; 256] {
     let mut t = [0u16; 256];
@@ -59,6 +63,9 @@ const fn class_table() -> [u16; 256] {
             b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
         );
         let mut bits = 0;
+        if b.is_ascii_digit() {
+            bits |= DIGIT;
+        }
         if alnum
             || matches!(
                 b,
@@ -140,6 +147,9 @@ const fn class_table() -> [u16; 256] {
         if bits & TOKEN != 0 || matches!(b, b':' | b'[' | b']') {
             bits |= GEN_VALUE;
         }
+        if bits & HOST != 0 && !matches!(b, b'0'..=b'9' | b'.') {
+            bits |= NOT_IPV4;
+        }
         t[c] = bits;
         c += 1;
     }
@@ -147,6 +157,31 @@ const fn class_table() -> [u16; 256] {
 }
 
 static CLASSES: [u16; 256] = class_table();
+
+/// A character class that [`many1`] and [`escaped_run`] take runs of.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Class(u16);
+
+impl Class {
+    /// `token`
+    pub(crate) const TOKEN: Class = Class(TOKEN);
+    /// `DIGIT`
+    pub(crate) const DIGIT: Class = Class(DIGIT);
+    /// Call-ID `word`
+    pub(crate) const WORD: Class = Class(WORD);
+    /// `gen-value` outside quotes: `token / host`.
+    pub(crate) const GEN_VALUE: Class = Class(GEN_VALUE);
+    /// `paramchar` other than escapes.
+    pub(crate) const PARAM: Class = Class(PARAM);
+    /// `hname` / `hvalue` characters other than escapes.
+    pub(crate) const HNV: Class = Class(HNV);
+    /// `password` characters other than escapes.
+    #[cfg(test)]
+    pub(crate) const PASSWORD: Class = Class(PASSWORD);
+    /// `user` characters other than escapes.
+    #[cfg(test)]
+    pub(crate) const USER: Class = Class(USER);
+}
 
 #[inline]
 fn has(c: u8, class: u16) -> bool {
@@ -163,36 +198,10 @@ pub(crate) fn is_token(c: u8) -> bool {
 pub(crate) fn is_password(c: u8) -> bool {
     has(c, PASSWORD)
 }
-/// `paramchar` other than escapes.
-#[inline]
-pub(crate) fn is_param(c: u8) -> bool {
-    has(c, PARAM)
-}
-/// `gen-value` characters outside a quoted string: `token / host`, so a
-/// token plus `:` and brackets (IPv6).
-#[inline]
-pub(crate) fn is_gen_value(c: u8) -> bool {
-    has(c, GEN_VALUE)
-}
 /// Characters of `userinfo`: user, `:`, password, with `%` for escapes.
 #[inline]
 pub(crate) fn is_userinfo(c: u8) -> bool {
     has(c, USERINFO)
-}
-/// `hname` / `hvalue` characters other than escapes.
-#[inline]
-pub(crate) fn is_hnv(c: u8) -> bool {
-    has(c, HNV)
-}
-/// `hostname` characters. `_` is accepted too: it is common in the wild.
-#[inline]
-pub(crate) fn is_host(c: u8) -> bool {
-    has(c, HOST)
-}
-/// Call-ID `word` characters.
-#[inline]
-pub(crate) fn is_word(c: u8) -> bool {
-    has(c, WORD)
 }
 /// `uric` characters of an absolute URI (escapes included as `%`).
 #[inline]
@@ -208,29 +217,44 @@ pub(crate) fn is_scheme(c: u8) -> bool {
 /// Where the run of `token` characters starting at `at` ends.
 #[inline]
 pub(crate) fn token_end(b: &[u8], at: usize) -> usize {
-    class_run_end(b, at, TOKEN)
+    class_run(b, at, TOKEN).0
 }
 
-/// Where the run of `class` characters starting at `at` ends. Tests four
-/// bytes a step with one branch: the runs in a header (names, hosts,
-/// tokens) are mostly longer than that, and a byte a step costs twice the
-/// instructions.
+/// The run of `hostname` characters at the start of `b`: its length, and
+/// whether it can only be a domain name (it has a character other than
+/// digits and dots).
+#[inline]
+pub(crate) fn host_run(b: &[u8]) -> (usize, bool) {
+    let (end, seen) = class_run(b, 0, HOST);
+    (end, seen & NOT_IPV4 != 0)
+}
+
+/// Where the run of `class` characters starting at `at` ends, and the
+/// union of their classes. Tests four bytes a step with one branch: the
+/// runs in a header (names, hosts, tokens) are mostly longer than that,
+/// and a byte a step costs twice the instructions. (A caller that drops
+/// the union does not pay for it once this is inlined.)
 #[inline(always)]
-fn class_run_end(b: &[u8], mut at: usize, class: u16) -> usize {
+fn class_run(b: &[u8], mut at: usize, class: u16) -> (usize, u16) {
+    let mut seen = 0;
     while let Some(&[c0, c1, c2, c3]) = b.get(at..at + 4) {
-        let all = CLASSES[c0 as usize]
-            & CLASSES[c1 as usize]
-            & CLASSES[c2 as usize]
-            & CLASSES[c3 as usize];
-        if all & class == 0 {
+        let (k0, k1, k2, k3) = (
+            CLASSES[c0 as usize],
+            CLASSES[c1 as usize],
+            CLASSES[c2 as usize],
+            CLASSES[c3 as usize],
+        );
+        if k0 & k1 & k2 & k3 & class == 0 {
             break;
         }
+        seen |= k0 | k1 | k2 | k3;
         at += 4;
     }
     while at < b.len() && has(b[at], class) {
+        seen |= CLASSES[b[at] as usize];
         at += 1;
     }
-    at
+    (at, seen)
 }
 
 #[inline]
@@ -285,13 +309,19 @@ pub(crate) fn lws(i: &str) -> PResult<'_, ()> {
     Ok((rest, ()))
 }
 
-/// A non-empty run of `pred` characters; `what` names the thing expected.
-pub(crate) fn many1(
-    pred: fn(u8) -> bool,
-    what: &'static str,
-) -> impl Fn(&str) -> PResult<'_, &str> {
+/// The run of `class` characters at the start of `i`, and the rest.
+#[inline(always)]
+fn run(i: &str, class: Class) -> (&str, &str) {
+    let n = class_run(i.as_bytes(), 0, class.0).0;
+    // Classes hold only ASCII, so `n` is a char boundary.
+    (&i[n..], &i[..n])
+}
+
+/// A non-empty run of `class` characters; `what` names the thing expected.
+#[inline]
+pub(crate) fn many1(class: Class, what: &'static str) -> impl Fn(&str) -> PResult<'_, &str> {
     move |i| {
-        let (rest, run) = take_bytes_while(i, pred);
+        let (rest, run) = run(i, class);
         if run.is_empty() {
             return fail(i, what);
         }
@@ -299,30 +329,23 @@ pub(crate) fn many1(
     }
 }
 
-/// A run of `pred` characters and `%HH` escapes; `what` names the thing
+/// A run of `class` characters and `%HH` escapes; `what` names the thing
 /// expected when `nonempty` is set and the run is empty.
 pub(crate) fn escaped_run<'a>(
     i: &'a str,
-    pred: fn(u8) -> bool,
+    class: Class,
     nonempty: Option<&'static str>,
 ) -> PResult<'a, &'a str> {
     let b = i.as_bytes();
-    let mut n = 0;
-    while n < b.len() {
-        if b[n] == b'%' {
-            if n + 2 < b.len() && b[n + 1].is_ascii_hexdigit() && b[n + 2].is_ascii_hexdigit() {
-                n += 3;
-                continue;
-            }
+    let mut n = class_run(b, 0, class.0).0;
+    while b.get(n) == Some(&b'%') {
+        if !(n + 2 < b.len() && b[n + 1].is_ascii_hexdigit() && b[n + 2].is_ascii_hexdigit()) {
             return fail(
                 &i[n..],
                 "bad %-escape: '%' must be followed by two hex digits",
             );
         }
-        if !pred(b[n]) {
-            break;
-        }
-        n += 1;
+        n = class_run(b, n + 3, class.0).0;
     }
     if n == 0
         && let Some(what) = nonempty
@@ -334,7 +357,7 @@ pub(crate) fn escaped_run<'a>(
 
 /// A `token`.
 pub(crate) fn token(i: &str) -> PResult<'_, &str> {
-    many1(is_token, "expected a token")(i)
+    many1(Class::TOKEN, "expected a token")(i)
 }
 
 /// Eats one literal character with optional whitespace around it (the
@@ -431,24 +454,26 @@ pub(crate) fn percent_decode(s: &str) -> std::borrow::Cow<'_, [u8]> {
 /// Parses decimal digits into a `u32`, failing on overflow.
 #[inline]
 pub(crate) fn u32_digits<'a>(i: &'a str, what: &'static str) -> PResult<'a, u32> {
-    let (rest, digits) = take_bytes_while(i, |c| c.is_ascii_digit());
-    if digits.is_empty() {
-        return fail(i, what);
-    }
+    // One pass: these numbers (ports, CSeq, lengths) are a few digits.
     let mut v: u64 = 0;
-    for d in digits.bytes() {
+    let mut n = 0;
+    while let Some(d) = i.as_bytes().get(n).filter(|d| d.is_ascii_digit()) {
         v = v * 10 + u64::from(d - b'0');
         if v > u64::from(u32::MAX) {
             return fail(i, "number out of range (more than 2^32-1)");
         }
+        n += 1;
     }
-    Ok((rest, v as u32))
+    if n == 0 {
+        return fail(i, what);
+    }
+    Ok((&i[n..], v as u32))
 }
 
 /// `delta-seconds`, saturating at 2^32-1: RFC 3261 §20.19 and RFC 4475
 /// §3.1.2.4 let an element treat an overlarge expiry as the largest value.
 pub(crate) fn delta_seconds_saturating(i: &str) -> PResult<'_, u32> {
-    let (rest, digits) = many1(|c| c.is_ascii_digit(), "expected delta-seconds")(i)?;
+    let (rest, digits) = many1(Class::DIGIT, "expected delta-seconds")(i)?;
     let v = digits.bytes().fold(0u64, |v, d| {
         (v * 10 + u64::from(d - b'0')).min(u64::from(u32::MAX))
     });
@@ -502,12 +527,14 @@ mod tests {
     #[test]
     fn escapes_are_checked_and_decoded() {
         assert_eq!(
-            escaped_run("a%41b;x", is_password, None),
+            escaped_run("a%41b;x", Class::PASSWORD, None),
             Ok((";x", "a%41b"))
         );
-        let is_user = |c| has(c, USER);
-        assert_eq!(escaped_run("a%41b;x", is_user, None), Ok(("", "a%41b;x")));
-        assert!(escaped_run("a%4", is_user, None).is_err());
+        assert_eq!(
+            escaped_run("a%41b;x", Class::USER, None),
+            Ok(("", "a%41b;x"))
+        );
+        assert!(escaped_run("a%4", Class::USER, None).is_err());
         assert_eq!(percent_decode("%75se%72"), b"user".as_slice());
         assert_eq!(percent_decode("null-%00-null"), b"null-\0-null".as_slice());
     }

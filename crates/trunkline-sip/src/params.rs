@@ -1,8 +1,8 @@
 //! `;name=value` parameter lists, shared by URIs and header values.
 
 use crate::grammar::{
-    PResult, eat, escaped_run, fail, find_byte, is_gen_value, is_param, is_token, is_ws, many1,
-    quoted_string, sws, trim_ws,
+    Class, PResult, eat, escaped_run, fail, find_byte, is_token, is_ws, many1, quoted_string, sws,
+    trim_ws,
 };
 use std::fmt;
 
@@ -160,14 +160,14 @@ pub(crate) fn header_params_checked(
 ) -> PResult<'_, Params<'_>> {
     let mut rest = i;
     while let Some(param) = eat(rest, b';') {
-        let (r, name) = many1(is_token, "empty parameter")(param)?;
+        let (r, name) = many1(Class::TOKEN, "empty parameter")(param)?;
         let (r, value) = match eat(r, b'=') {
             Some(v) if v.starts_with('"') => {
                 let (r, _) = quoted_string(v)?;
                 (r, Some(&v[..v.len() - r.len()]))
             }
             Some(v) => {
-                let (r, value) = many1(is_gen_value, "empty parameter value")(v)?;
+                let (r, value) = many1(Class::GEN_VALUE, "empty parameter value")(v)?;
                 (r, Some(value))
             }
             None => (r, None),
@@ -186,9 +186,9 @@ pub(crate) fn uri_params(i: &str) -> PResult<'_, Params<'_>> {
     let start = i;
     let mut rest = i;
     while let Some(after_semi) = rest.strip_prefix(';') {
-        let (r, _) = escaped_run(after_semi, is_param, Some("empty URI parameter"))?;
+        let (r, _) = escaped_run(after_semi, Class::PARAM, Some("empty URI parameter"))?;
         rest = match r.strip_prefix('=') {
-            Some(v) => escaped_run(v, is_param, Some("empty URI parameter value"))?.0,
+            Some(v) => escaped_run(v, Class::PARAM, Some("empty URI parameter value"))?.0,
             None => r,
         };
     }

@@ -3,7 +3,7 @@
 
 use crate::Error;
 use crate::grammar::{
-    Fault, PResult, escaped_run, fail, find_byte, is_hnv, is_host, is_password, is_scheme, is_uric,
+    Class, Fault, PResult, escaped_run, fail, find_byte, host_run, is_password, is_scheme, is_uric,
     is_userinfo, percent_decode,
 };
 use crate::params::{Params, uri_params};
@@ -338,11 +338,11 @@ fn userinfo(rest: &str) -> Result<Option<(&str, Option<&str>, &str)>, nom::Err<F
 fn uri_headers(i: &str) -> Result<&str, nom::Err<Fault<'_>>> {
     let mut rest = i;
     loop {
-        let (r, _) = escaped_run(rest, is_hnv, Some("empty URI header name"))?;
+        let (r, _) = escaped_run(rest, Class::HNV, Some("empty URI header name"))?;
         let Some(v) = r.strip_prefix('=') else {
             return fail(r, "URI header without '='");
         };
-        let (r, _) = escaped_run(v, is_hnv, None)?;
+        let (r, _) = escaped_run(v, Class::HNV, None)?;
         match r.strip_prefix('&') {
             Some(next) => rest = next,
             None => return Ok(r),
@@ -383,25 +383,19 @@ pub(crate) fn host(i: &str) -> PResult<'_, Host<'_>> {
         };
     }
     let b = i.as_bytes();
-    let mut n = 0;
-    let mut numeric = true;
-    let mut empty_label = false;
-    while n < b.len() && is_host(b[n]) {
-        numeric &= b[n].is_ascii_digit() || b[n] == b'.';
-        empty_label |= b[n] == b'.' && (n == 0 || b[n - 1] == b'.');
-        n += 1;
-    }
+    let (n, domain) = host_run(b);
     let name = &i[..n];
     if name.is_empty() {
         return fail(i, "missing host");
     }
-    if numeric {
+    if !domain {
         return match ipv4(name.as_bytes()) {
             Some(addr) => Ok((&i[n..], Host::Ipv4(addr))),
             None => fail(i, "bad IPv4 address"),
         };
     }
-    if empty_label || b[0] == b'-' {
+    // Every label has a character: no leading dot, no two in a row.
+    if b[0] == b'-' || b[0] == b'.' || b[..n].windows(2).any(|w| w == b"..") {
         return fail(i, "bad host name");
     }
     Ok((&i[n..], Host::Domain(name)))
@@ -544,10 +538,28 @@ mod tests {
             "sip:[::1",
             "sip:host?novalue",
             "sip:256.1.1.1",
+            "sip:1.2.3",
+            "sip:1.2.3.4.5",
+            "sip:1..2.3",
+            "sip:a..example.com",
+            "sip:.example.com",
+            "sip:-example.com",
             ":nothing",
             "1sip:host",
         ] {
             assert!(Uri::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hosts() {
+        for (text, host) in [
+            ("sip:192.0.2.1", Host::Ipv4([192, 0, 2, 1].into())),
+            ("sip:a.example.com.", Host::Domain("a.example.com.")),
+            ("sip:1.2.3.4a", Host::Domain("1.2.3.4a")),
+            ("sip:x_y-1.a-.z", Host::Domain("x_y-1.a-.z")),
+        ] {
+            assert_eq!(sip(text).host(), host, "{text}");
         }
     }
 
