@@ -148,17 +148,23 @@ impl<'a> Iterator for ParamIter<'a> {
 /// [ EQUAL gen-value ]`, `gen-value = token / host / quoted-string`.
 /// Returns the list as written; stops before anything that is not `;`.
 pub(crate) fn header_params(i: &str) -> PResult<'_, Params<'_>> {
-    header_params_checked(i, |_, _| Ok(()))
+    let (rest, (params, _)) = header_params_checked(i, "", |_, _| Ok(()))?;
+    Ok((rest, params))
 }
 
 /// [`header_params`], with `check` judging each `(name, value)` as it is
 /// read (a quoted value keeps its quotes); a header whose parameters have
-/// rules of their own (Via `ttl`, Contact `q`) passes them here.
-pub(crate) fn header_params_checked(
-    i: &str,
+/// rules of their own (Via `ttl`, Contact `q`) passes them here. Also
+/// returns the first value of parameter `noted`, as [`Params::get`] would
+/// read it: the `tag` of an address or the `branch` of a Via, which every
+/// layer reads, without a second scan of the list.
+pub(crate) fn header_params_checked<'a>(
+    i: &'a str,
+    noted: &str,
     check: impl Fn(&str, Option<&str>) -> Result<(), &'static str>,
-) -> PResult<'_, Params<'_>> {
+) -> PResult<'a, (Params<'a>, Option<&'a str>)> {
     let mut rest = i;
+    let mut noted_value = None;
     while let Some(param) = eat(rest, b';') {
         let (r, name) = many1(Class::TOKEN, "empty parameter")(param)?;
         let (r, value) = match eat(r, b'=') {
@@ -175,10 +181,26 @@ pub(crate) fn header_params_checked(
         if let Err(what) = check(name, value) {
             return fail(param, what);
         }
+        if noted_value.is_none() && name.eq_ignore_ascii_case(noted) {
+            noted_value = Some(value_as_read(name, value));
+        }
         rest = r;
     }
     let consumed = i.len() - rest.len();
-    Ok((rest, Params::new(&i[..consumed])))
+    Ok((rest, (Params::new(&i[..consumed]), noted_value)))
+}
+
+/// A checked parameter's value as [`Params::get`] reads it: a quoted one
+/// without its quotes, a missing one empty (a slice of the message still,
+/// just after the name).
+fn value_as_read<'a>(name: &'a str, value: Option<&'a str>) -> &'a str {
+    match value {
+        Some(v) => v
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(v),
+        None => &name[name.len()..],
+    }
 }
 
 /// URI parameters: `*( ";" pname [ "=" pvalue ] )`, no whitespace.
@@ -217,6 +239,22 @@ mod tests {
         assert_eq!(p.get("tag"), Some("3"));
         assert_eq!(p.get("ta"), None);
         assert!(p.contains("TAGX") && !p.contains("t"));
+    }
+
+    #[test]
+    fn the_noted_value_is_what_get_reads() {
+        for list in [
+            "",
+            ";tag=1",
+            " ; TAG = 2 ;tag=3",
+            ";tagx=1;x=\";tag=2\";Tag=\"q\\\"uo;ted\"",
+            ";tag;tag=5",
+            ";tag  ;x",
+            ";x=[2001:db8::1];tag=a.b-c",
+        ] {
+            let (_, (params, noted)) = header_params_checked(list, "tag", |_, _| Ok(())).unwrap();
+            assert_eq!(noted, params.get("tag"), "{list}");
+        }
     }
 
     #[test]

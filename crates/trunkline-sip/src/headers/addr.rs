@@ -15,6 +15,8 @@ pub struct NameAddr<'a> {
     quoted: bool,
     uri: Uri<'a>,
     params: Params<'a>,
+    /// The first `tag` parameter, noted while the parameters were checked.
+    tag: Option<&'a str>,
 }
 
 impl<'a> NameAddr<'a> {
@@ -46,7 +48,7 @@ impl<'a> NameAddr<'a> {
     }
     /// The `tag` parameter of From and To (§19.3).
     pub fn tag(&self) -> Option<&'a str> {
-        self.param("tag")
+        self.tag
     }
     /// The Contact `expires` parameter, saturating at 2^32-1.
     pub fn expires(&self) -> Option<u32> {
@@ -177,7 +179,7 @@ fn address(
         }
         None => bare_uri(rest)?,
     };
-    let (rest, params) = header_params_checked(rest, check_param)?;
+    let (rest, (params, tag)) = header_params_checked(rest, "tag", check_param)?;
     Ok((
         rest,
         NameAddr {
@@ -185,6 +187,7 @@ fn address(
             quoted,
             uri,
             params,
+            tag,
         },
     ))
 }

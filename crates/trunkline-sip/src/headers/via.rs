@@ -16,6 +16,8 @@ pub struct Via<'a> {
     host: Host<'a>,
     port: Option<u16>,
     params: Params<'a>,
+    /// The first `branch` parameter, noted while the parameters were checked.
+    branch: Option<&'a str>,
 }
 
 impl<'a> Via<'a> {
@@ -45,7 +47,7 @@ impl<'a> Via<'a> {
     }
     /// The `branch` parameter: the transaction identifier.
     pub fn branch(&self) -> Option<&'a str> {
-        self.params.get("branch")
+        self.branch
     }
     /// Whether the branch is an RFC 3261 one: it starts with the magic
     /// cookie and has something after it (RFC 4475 §3.2.1).
@@ -107,7 +109,7 @@ pub(crate) fn via(i: &str) -> PResult<'_, Via<'_>> {
         }
         Err(_) => (i, None),
     };
-    let (i, params) = header_params_checked(i, via_param)?;
+    let (i, (params, branch)) = header_params_checked(i, "branch", via_param)?;
     Ok((
         i,
         Via {
@@ -117,6 +119,7 @@ pub(crate) fn via(i: &str) -> PResult<'_, Via<'_>> {
             host,
             port,
             params,
+            branch,
         },
     ))
 }
