@@ -51,6 +51,8 @@ const GEN_VALUE: u16 = 1 << 11;
 /// Host characters that cannot be in an IPv4 address: a host with none
 /// of them is read as one.
 const NOT_IPV4: u16 = 1 << 12;
+/// `.`, for finding empty host labels.
+const DOT: u16 = 1 << 13;
 
 const fn class_table() -> [u16; 256] {
     let mut t = [0u16; 256];
@@ -150,6 +152,9 @@ const fn class_table() -> [u16; 256] {
         if bits & HOST != 0 && !matches!(b, b'0'..=b'9' | b'.') {
             bits |= NOT_IPV4;
         }
+        if b == b'.' {
+            bits |= DOT;
+        }
         t[c] = bits;
         c += 1;
     }
@@ -214,47 +219,99 @@ pub(crate) fn is_scheme(c: u8) -> bool {
     has(c, SCHEME)
 }
 
-/// Where the run of `token` characters starting at `at` ends.
-#[inline]
-pub(crate) fn token_end(b: &[u8], at: usize) -> usize {
-    class_run(b, at, TOKEN).0
-}
-
-/// The run of `hostname` characters at the start of `b`: its length, and
-/// whether it can only be a domain name (it has a character other than
-/// digits and dots).
-#[inline]
-pub(crate) fn host_run(b: &[u8]) -> (usize, bool) {
-    let (end, seen) = class_run(b, 0, HOST);
-    (end, seen & NOT_IPV4 != 0)
-}
-
-/// Where the run of `class` characters starting at `at` ends, and the
-/// union of their classes. Tests four bytes a step with one branch: the
-/// runs in a header (names, hosts, tokens) are mostly longer than that,
-/// and a byte a step costs twice the instructions. (A caller that drops
-/// the union does not pay for it once this is inlined.)
+/// Where the run of `class` characters starting at `at` ends.
 #[inline(always)]
-fn class_run(b: &[u8], mut at: usize, class: u16) -> (usize, u16) {
-    let mut seen = 0;
+pub(crate) fn class_end(b: &[u8], at: usize, class: Class) -> usize {
+    class_run(b, at, class.0).end
+}
+
+/// Where the linear whitespace starting at `at` ends.
+#[inline(always)]
+pub(crate) fn ws_end(b: &[u8], mut at: usize) -> usize {
+    while at < b.len() && is_ws(b[at]) {
+        at += 1;
+    }
+    at
+}
+
+/// What [`host_run`] finds at the start of a host.
+pub(crate) struct HostRun {
+    /// The length of the run of `hostname` characters.
+    pub(crate) len: usize,
+    /// It has a character other than digits and dots: not an IPv4 address.
+    pub(crate) domain: bool,
+    /// It has two dots in a row: an empty label.
+    pub(crate) double_dot: bool,
+}
+
+/// The run of `hostname` characters at the start of `b`, and what it is
+/// made of, in one pass.
+#[inline]
+pub(crate) fn host_run(b: &[u8]) -> HostRun {
+    let run = class_run(b, 0, HOST);
+    HostRun {
+        len: run.end,
+        domain: run.seen & NOT_IPV4 != 0,
+        double_dot: run.pairs & DOT != 0,
+    }
+}
+
+/// A run of the characters of one class.
+struct Run {
+    /// Where it ends.
+    end: usize,
+    /// The union of the classes of its characters.
+    seen: u16,
+    /// The union of the classes that two neighbouring characters share.
+    pairs: u16,
+}
+
+/// The run of `class` characters starting at `at`. Tests four bytes a step
+/// with one branch: the runs in a header (names, hosts, tokens) are mostly
+/// longer than that, and a byte a step costs twice the instructions. (A
+/// caller that drops `seen` or `pairs` does not pay for them once this is
+/// inlined.)
+#[inline(always)]
+fn class_run(b: &[u8], mut at: usize, class: u16) -> Run {
+    let (mut seen, mut pairs, mut previous) = (0, 0, 0);
     while let Some(&[c0, c1, c2, c3]) = b.get(at..at + 4) {
-        let (k0, k1, k2, k3) = (
+        let k = [
             CLASSES[c0 as usize],
             CLASSES[c1 as usize],
             CLASSES[c2 as usize],
             CLASSES[c3 as usize],
-        );
-        if k0 & k1 & k2 & k3 & class == 0 {
-            break;
+        ];
+        if k[0] & k[1] & k[2] & k[3] & class == 0 {
+            // The run ends in these four: no need to load them again.
+            for kn in k {
+                if kn & class == 0 {
+                    break;
+                }
+                (seen, pairs, previous, at) = (seen | kn, pairs | (previous & kn), kn, at + 1);
+            }
+            return Run {
+                end: at,
+                seen,
+                pairs,
+            };
         }
-        seen |= k0 | k1 | k2 | k3;
+        seen |= k[0] | k[1] | k[2] | k[3];
+        pairs |= (previous & k[0]) | (k[0] & k[1]) | (k[1] & k[2]) | (k[2] & k[3]);
+        previous = k[3];
         at += 4;
     }
-    while at < b.len() && has(b[at], class) {
-        seen |= CLASSES[b[at] as usize];
-        at += 1;
+    while let Some(&c) = b.get(at) {
+        let kn = CLASSES[c as usize];
+        if kn & class == 0 {
+            break;
+        }
+        (seen, pairs, previous, at) = (seen | kn, pairs | (previous & kn), kn, at + 1);
     }
-    (at, seen)
+    Run {
+        end: at,
+        seen,
+        pairs,
+    }
 }
 
 #[inline]
@@ -312,7 +369,7 @@ pub(crate) fn lws(i: &str) -> PResult<'_, ()> {
 /// The run of `class` characters at the start of `i`, and the rest.
 #[inline(always)]
 fn run(i: &str, class: Class) -> (&str, &str) {
-    let n = class_run(i.as_bytes(), 0, class.0).0;
+    let n = class_run(i.as_bytes(), 0, class.0).end;
     // Classes hold only ASCII, so `n` is a char boundary.
     (&i[n..], &i[..n])
 }
@@ -337,7 +394,7 @@ pub(crate) fn escaped_run<'a>(
     nonempty: Option<&'static str>,
 ) -> PResult<'a, &'a str> {
     let b = i.as_bytes();
-    let mut n = class_run(b, 0, class.0).0;
+    let mut n = class_run(b, 0, class.0).end;
     while b.get(n) == Some(&b'%') {
         if !(n + 2 < b.len() && b[n + 1].is_ascii_hexdigit() && b[n + 2].is_ascii_hexdigit()) {
             return fail(
@@ -345,7 +402,7 @@ pub(crate) fn escaped_run<'a>(
                 "bad %-escape: '%' must be followed by two hex digits",
             );
         }
-        n = class_run(b, n + 3, class.0).0;
+        n = class_run(b, n + 3, class.0).end;
     }
     if n == 0
         && let Some(what) = nonempty
@@ -356,6 +413,7 @@ pub(crate) fn escaped_run<'a>(
 }
 
 /// A `token`.
+#[inline]
 pub(crate) fn token(i: &str) -> PResult<'_, &str> {
     many1(Class::TOKEN, "expected a token")(i)
 }

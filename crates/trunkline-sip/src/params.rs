@@ -1,8 +1,8 @@
 //! `;name=value` parameter lists, shared by URIs and header values.
 
 use crate::grammar::{
-    Class, PResult, eat, escaped_run, fail, find_byte, is_token, is_ws, many1, quoted_string, sws,
-    trim_ws,
+    Class, PResult, class_end, escaped_run, fail, find_byte, is_token, is_ws, quoted_string, sws,
+    trim_ws, ws_end,
 };
 use std::fmt;
 
@@ -163,31 +163,47 @@ pub(crate) fn header_params_checked<'a>(
     noted: &str,
     check: impl Fn(&str, Option<&str>) -> Result<(), &'static str>,
 ) -> PResult<'a, (Params<'a>, Option<&'a str>)> {
-    let mut rest = i;
+    // One pass over the bytes, by offsets: `end` is where the list read so
+    // far ends, whitespace after it not included.
+    let b = i.as_bytes();
+    let mut end = 0;
     let mut noted_value = None;
-    while let Some(param) = eat(rest, b';') {
-        let (r, name) = many1(Class::TOKEN, "empty parameter")(param)?;
-        let (r, value) = match eat(r, b'=') {
-            Some(v) if v.starts_with('"') => {
-                let (r, _) = quoted_string(v)?;
-                (r, Some(&v[..v.len() - r.len()]))
+    loop {
+        let semi = ws_end(b, end);
+        if b.get(semi) != Some(&b';') {
+            break;
+        }
+        let name_start = ws_end(b, semi + 1);
+        let name_end = class_end(b, name_start, Class::TOKEN);
+        if name_end == name_start {
+            return fail(&i[name_start..], "empty parameter");
+        }
+        let equal = ws_end(b, name_end);
+        let (value, param_end) = if b.get(equal) == Some(&b'=') {
+            let start = ws_end(b, equal + 1);
+            let value_end = if b.get(start) == Some(&b'"') {
+                let (r, _) = quoted_string(&i[start..])?;
+                i.len() - r.len()
+            } else {
+                class_end(b, start, Class::GEN_VALUE)
+            };
+            if value_end == start {
+                return fail(&i[start..], "empty parameter value");
             }
-            Some(v) => {
-                let (r, value) = many1(Class::GEN_VALUE, "empty parameter value")(v)?;
-                (r, Some(value))
-            }
-            None => (r, None),
+            (Some(&i[start..value_end]), value_end)
+        } else {
+            (None, name_end)
         };
+        let name = &i[name_start..name_end];
         if let Err(what) = check(name, value) {
-            return fail(param, what);
+            return fail(&i[name_start..], what);
         }
         if noted_value.is_none() && name.eq_ignore_ascii_case(noted) {
             noted_value = Some(value_as_read(name, value));
         }
-        rest = r;
+        end = param_end;
     }
-    let consumed = i.len() - rest.len();
-    Ok((rest, (Params::new(&i[..consumed]), noted_value)))
+    Ok((&i[end..], (Params::new(&i[..end]), noted_value)))
 }
 
 /// A checked parameter's value as [`Params::get`] reads it: a quoted one

@@ -2,7 +2,7 @@
 //! lines, unfolding, checking the start line and the headers every layer
 //! relies on (see [`headers::checked_at_parse`]).
 
-use crate::grammar::{Fault, find_ws, is_token, is_ws, token_end};
+use crate::grammar::{Class, Fault, class_end, find_ws, is_token, is_ws, ws_end};
 use crate::headers::Facts;
 use crate::message::{Core, Entry, Message, Span, Start};
 use crate::uri::{Uri, uri_exact};
@@ -72,7 +72,7 @@ pub(crate) fn index_head(buf: &[u8]) -> Result<Option<HeadIndex>, Error> {
         let text_end = trim_ws_end(buf, pos, end);
         if text_end > pos {
             if last.value.is_empty() {
-                last.value = Span::new(skip_while(buf, pos, is_ws), text_end);
+                last.value = Span::new(ws_end(buf, pos), text_end);
             } else {
                 last.value.end = text_end as u32;
                 folded = true;
@@ -103,15 +103,6 @@ fn line_end(buf: &[u8], pos: usize) -> Result<Option<(usize, usize)>, Error> {
     }
 }
 
-/// The index of the first byte at or after `at` that `pred` refuses.
-#[inline(always)]
-fn skip_while(buf: &[u8], mut at: usize, pred: impl Fn(u8) -> bool) -> usize {
-    while at < buf.len() && pred(buf[at]) {
-        at += 1;
-    }
-    at
-}
-
 fn trim_ws_end(buf: &[u8], start: usize, mut end: usize) -> usize {
     while end > start && is_ws(buf[end - 1]) {
         end -= 1;
@@ -124,8 +115,8 @@ fn trim_ws_end(buf: &[u8], start: usize, mut end: usize) -> usize {
 /// while the line has not ended. Scans the name and the separator, then
 /// searches the value for the line end, each byte once.
 fn header_line(buf: &[u8], start: usize) -> Result<Option<(Entry, usize)>, Error> {
-    let name_end = token_end(buf, start);
-    let colon = skip_while(buf, name_end, is_ws);
+    let name_end = class_end(buf, start, Class::TOKEN);
+    let colon = ws_end(buf, name_end);
     if buf.get(colon) != Some(&b':') {
         // Only a complete line is wrong: on a stream the rest may follow,
         // and a bare CR in it is the error to report first.
@@ -137,7 +128,7 @@ fn header_line(buf: &[u8], start: usize) -> Result<Option<(Entry, usize)>, Error
             }),
         };
     }
-    let value_start = skip_while(buf, colon + 1, is_ws);
+    let value_start = ws_end(buf, colon + 1);
     let Some((end, next)) = line_end(buf, value_start)? else {
         return Ok(None);
     };

@@ -382,23 +382,22 @@ pub(crate) fn host(i: &str) -> PResult<'_, Host<'_>> {
             Err(_) => fail(i, "bad IPv6 address"),
         };
     }
-    let b = i.as_bytes();
-    let (n, domain) = host_run(b);
-    let name = &i[..n];
+    let run = host_run(i.as_bytes());
+    let (name, rest) = i.split_at(run.len);
     if name.is_empty() {
         return fail(i, "missing host");
     }
-    if !domain {
+    if !run.domain {
         return match ipv4(name.as_bytes()) {
-            Some(addr) => Ok((&i[n..], Host::Ipv4(addr))),
+            Some(addr) => Ok((rest, Host::Ipv4(addr))),
             None => fail(i, "bad IPv4 address"),
         };
     }
     // Every label has a character: no leading dot, no two in a row.
-    if b[0] == b'-' || b[0] == b'.' || b[..n].windows(2).any(|w| w == b"..") {
+    if name.starts_with(['-', '.']) || run.double_dot {
         return fail(i, "bad host name");
     }
-    Ok((&i[n..], Host::Domain(name)))
+    Ok((rest, Host::Domain(name)))
 }
 
 /// `IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT`, each
@@ -542,6 +541,11 @@ mod tests {
             "sip:1.2.3.4.5",
             "sip:1..2.3",
             "sip:a..example.com",
+            // Two dots in a row wherever they fall in a four-byte step.
+            "sip:abc..d",
+            "sip:ab..cd",
+            "sip:abcdefg..h",
+            "sip:abcdef..",
             "sip:.example.com",
             "sip:-example.com",
             ":nothing",
