@@ -262,12 +262,6 @@ fn start_line(head: &ByteString, len: usize) -> Result<Start, Error> {
             offset: len - version.len(),
         });
     }
-    if let Some(ws) = find_ws(uri) {
-        return Err(Error::RequestUri {
-            offset: uri_start + ws,
-            what: "whitespace in the Request-URI",
-        });
-    }
     match uri_exact(uri) {
         Ok(Uri::Sip(sip)) if sip.headers().is_some() => {
             return Err(Error::RequestUri {
@@ -277,6 +271,14 @@ fn start_line(head: &ByteString, len: usize) -> Result<Start, Error> {
         }
         Ok(_) => {}
         Err(f) => {
+            // No URI grammar admits whitespace, so only a URI that failed
+            // can hold some; when it does, that is the fault to report.
+            if let Some(ws) = find_ws(uri) {
+                return Err(Error::RequestUri {
+                    offset: uri_start + ws,
+                    what: "whitespace in the Request-URI",
+                });
+            }
             return Err(Error::RequestUri {
                 offset: uri_start + (uri.len() - f.at.len().min(uri.len())),
                 what: f.what,
