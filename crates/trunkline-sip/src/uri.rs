@@ -214,16 +214,23 @@ pub(crate) fn uri_exact(s: &str) -> Result<Uri<'_>, Fault<'_>> {
     }
 }
 
-/// Parses a URI occupying the first `len` bytes of `i`.
+/// Parses a URI occupying the first `len` bytes of `i`. Inlined, as is
+/// [`sip_uri`]: a URI is a large value, and each call level would copy it.
+#[inline]
 fn uri_prefix(i: &str, len: usize) -> PResult<'_, Uri<'_>> {
     let raw = &i[..len];
     let b = raw.as_bytes();
     // `sip:` and `sips:` first: nearly every URI a PBX reads is one.
-    if b.len() > 4 && b[..4].eq_ignore_ascii_case(b"sip:") {
-        return Ok((&i[len..], Uri::Sip(sip_uri(raw, false, &raw[4..])?)));
-    }
-    if b.len() > 5 && b[..5].eq_ignore_ascii_case(b"sips:") {
-        return Ok((&i[len..], Uri::Sip(sip_uri(raw, true, &raw[5..])?)));
+    let sip_scheme = if b.len() > 4 && b[..4].eq_ignore_ascii_case(b"sip:") {
+        Some((false, 4))
+    } else if b.len() > 5 && b[..5].eq_ignore_ascii_case(b"sips:") {
+        Some((true, 5))
+    } else {
+        None
+    };
+    if let Some((secure, scheme_len)) = sip_scheme {
+        let uri = sip_uri(raw, secure, &raw[scheme_len..])?;
+        return Ok((&i[len..], Uri::Sip(uri)));
     }
     let Some(colon) = find_byte(raw, b':') else {
         return fail(i, "URI has no scheme");
@@ -253,6 +260,7 @@ fn uri_prefix(i: &str, len: usize) -> PResult<'_, Uri<'_>> {
     Ok((&i[len..], uri))
 }
 
+#[inline]
 fn sip_uri<'a>(
     raw: &'a str,
     secure: bool,
