@@ -2,7 +2,7 @@
 //! lines, unfolding, checking the start line and the headers every layer
 //! relies on (see [`headers::checked_at_parse`]).
 
-use crate::grammar::{Class, Fault, class_end, find_ws, is_token, is_ws, ws_end};
+use crate::grammar::{Class, Fault, class_end, find_byte, find_ws, is_token, is_ws, ws_end};
 use crate::headers::Facts;
 use crate::message::{Core, Entry, Message, Span, Start};
 use crate::uri::{Uri, uri_exact};
@@ -208,6 +208,19 @@ pub(crate) fn header_error(head: &str, name: HeaderName, value: &str, fault: Fau
     }
 }
 
+/// `s.split_once(' ')` by a byte loop: the parts of a start line are a few
+/// bytes, less than the set-up of the generic string search.
+fn split_at_space(s: &str) -> Option<(&str, &str)> {
+    let at = find_byte(s, b' ')?;
+    Some((&s[..at], &s[at + 1..]))
+}
+
+/// `s.rsplit_once(' ')` by a byte loop, as [`split_at_space`].
+fn rsplit_at_space(s: &str) -> Option<(&str, &str)> {
+    let at = s.bytes().rposition(|c| c == b' ')?;
+    Some((&s[..at], &s[at + 1..]))
+}
+
 /// `Request-Line = Method SP Request-URI SP SIP-Version CRLF` or
 /// `Status-Line = SIP-Version SP Status-Code SP Reason-Phrase CRLF`:
 /// single spaces, nothing trailing (RFC 4475 §3.1.2.9, §3.1.2.10).
@@ -215,13 +228,13 @@ fn start_line(head: &ByteString, len: usize) -> Result<Start, Error> {
     let line = &head[..len];
     let bad = |offset: usize, what| Err(Error::StartLine { offset, what });
     if line.starts_with("SIP/") {
-        let Some((version, after)) = line.split_once(' ') else {
+        let Some((version, after)) = split_at_space(line) else {
             return bad(0, "status line without a status code");
         };
         if version != "SIP/2.0" {
             return Err(Error::Version { offset: 0 });
         }
-        let (code, reason) = after.split_once(' ').unwrap_or((after, ""));
+        let (code, reason) = split_at_space(after).unwrap_or((after, ""));
         let status = match code.parse::<u16>() {
             Ok(c) if code.len() == 3 => StatusCode::new(c),
             _ => None,
@@ -244,10 +257,10 @@ fn start_line(head: &ByteString, len: usize) -> Result<Start, Error> {
     if line.ends_with([' ', '\t']) {
         return bad(len, "trailing whitespace in the request line");
     }
-    let Some((method, rest)) = line.split_once(' ') else {
+    let Some((method, rest)) = split_at_space(line) else {
         return bad(0, "request line without a Request-URI");
     };
-    let Some((uri, version)) = rest.rsplit_once(' ') else {
+    let Some((uri, version)) = rsplit_at_space(rest) else {
         return bad(method.len(), "request line without a SIP version");
     };
     let uri_start = method.len() + 1;
