@@ -38,10 +38,9 @@ pub(crate) fn index_head(buf: &[u8]) -> Result<Option<HeadIndex>, Error> {
         };
         if is_token(first) {
             // Nearly every line: one pass from the name to the line end.
-            let Some((entry, next)) = header_line(buf, pos)? else {
+            let Some(next) = header_line(buf, pos, &mut entries)? else {
                 return Ok(None);
             };
-            entries.push(entry);
             pos = next;
             continue;
         }
@@ -111,10 +110,10 @@ fn trim_ws_end(buf: &[u8], start: usize, mut end: usize) -> usize {
 }
 
 /// `field-name HCOLON field-value`, for the line starting at `start` with a
-/// token character: its entry and the start of the next line, or `None`
-/// while the line has not ended. Scans the name and the separator, then
+/// token character: adds its entry to `entries` and returns the start of
+/// the next line, or `None` while the line has not ended. Scans the name and the separator, then
 /// searches the value for the line end, each byte once.
-fn header_line(buf: &[u8], start: usize) -> Result<Option<(Entry, usize)>, Error> {
+fn header_line(buf: &[u8], start: usize, entries: &mut Vec<Entry>) -> Result<Option<usize>, Error> {
     let name_end = class_end(buf, start, Class::TOKEN);
     let colon = ws_end(buf, name_end);
     if buf.get(colon) != Some(&b':') {
@@ -132,12 +131,12 @@ fn header_line(buf: &[u8], start: usize) -> Result<Option<(Entry, usize)>, Error
     let Some((end, next)) = line_end(buf, value_start)? else {
         return Ok(None);
     };
-    let entry = Entry {
+    entries.push(Entry {
         name: HeaderName::from_bytes(&buf[start..name_end]),
         name_span: Span::new(start, name_end),
         value: Span::new(value_start, trim_ws_end(buf, value_start, end)),
-    };
-    Ok(Some((entry, next)))
+    });
+    Ok(Some(next))
 }
 
 /// Replaces the line breaks inside folded values by spaces, so that every
