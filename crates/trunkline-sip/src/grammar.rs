@@ -53,6 +53,9 @@ const GEN_VALUE: u16 = 1 << 11;
 const NOT_IPV4: u16 = 1 << 12;
 /// `.`, for finding empty host labels.
 const DOT: u16 = 1 << 13;
+/// What a quoted string holds as it is: all but `"`, `\`, and control
+/// characters other than tab (UTF-8 bytes included).
+const QDTEXT: u16 = 1 << 14;
 
 const fn class_table() -> [u16; 256] {
     let mut t = [0u16; 256];
@@ -154,6 +157,9 @@ const fn class_table() -> [u16; 256] {
         }
         if b == b'.' {
             bits |= DOT;
+        }
+        if b != b'"' && b != b'\\' && (b >= 0x20 || b == b'\t') {
+            bits |= QDTEXT;
         }
         t[c] = bits;
         c += 1;
@@ -445,21 +451,17 @@ pub(crate) fn quoted_string(i: &str) -> PResult<'_, &str> {
         return fail(i, "expected '\"'");
     }
     let mut n = 1;
-    while n < b.len() {
-        match b[n] {
-            b'"' => return Ok((&i[n + 1..], &i[1..n])),
-            b'\\' => {
-                // quoted-pair: any octet but CR and LF.
-                match b.get(n + 1) {
-                    Some(b'\r' | b'\n') | None => break,
-                    Some(_) => n += 2,
-                }
-            }
-            b'\r' | b'\n' => break,
-            c if c < 0x20 && c != b'\t' => {
-                return fail(&i[n..], "control character in quoted string");
-            }
-            _ => n += 1,
+    loop {
+        n = class_run(b, n, QDTEXT).end;
+        match b.get(n) {
+            Some(b'"') => return Ok((&i[n + 1..], &i[1..n])),
+            // quoted-pair: any octet but CR and LF.
+            Some(b'\\') => match b.get(n + 1) {
+                Some(b'\r' | b'\n') | None => break,
+                Some(_) => n += 2,
+            },
+            Some(b'\r' | b'\n') | None => break,
+            Some(_) => return fail(&i[n..], "control character in quoted string"),
         }
     }
     fail(i, "unterminated quoted string")
@@ -580,6 +582,19 @@ mod tests {
         assert_eq!(unescape_quoted(r#"J Rosenberg \\\""#), r#"J Rosenberg \""#);
         assert!(quoted_string("\"open").is_err());
         assert!(quoted_string("\"a\\").is_err());
+        assert_eq!(
+            quoted_string("\"tab\tand UTF-8 \u{e9}, escaped \\\u{1}\" x"),
+            Ok((" x", "tab\tand UTF-8 \u{e9}, escaped \\\u{1}"))
+        );
+        let fault = quoted_string("\"a\u{1}b\"").unwrap_err();
+        assert_eq!(
+            fault,
+            nom::Err::Error(Fault {
+                at: "\u{1}b\"",
+                what: "control character in quoted string"
+            })
+        );
+        assert!(quoted_string("\"a\r\n b\"").is_err());
     }
 
     #[test]

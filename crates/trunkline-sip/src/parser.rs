@@ -298,7 +298,7 @@ fn start_line(head: &ByteString, len: usize) -> Result<Start, Error> {
         }
     }
     Ok(Start::Request {
-        method: Method::from_shared(head.slice_ref(method)),
+        method: Method::from_shared(head, method),
         uri: Span::new(uri_start, uri_start + uri.len()),
     })
 }
