@@ -207,16 +207,28 @@ pub(crate) fn header_error(head: &str, name: HeaderName, value: &str, fault: Fau
     }
 }
 
-/// `s.split_once(' ')` by a byte loop: the parts of a start line are a few
-/// bytes, less than the set-up of the generic string search.
+/// `s.split_once(' ')` without the generic string search, whose set-up
+/// costs more than the few bytes of a start line's parts. The first part
+/// is nearly always a token (a method, a status code): when its run ends
+/// at a space, that is the first space.
 fn split_at_space(s: &str) -> Option<(&str, &str)> {
-    let at = find_byte(s, b' ')?;
+    let token = class_end(s.as_bytes(), 0, Class::TOKEN);
+    let at = match s.as_bytes().get(token) {
+        Some(b' ') => token,
+        _ => find_byte(s, b' ')?,
+    };
     Some((&s[..at], &s[at + 1..]))
 }
 
-/// `s.rsplit_once(' ')` by a byte loop, as [`split_at_space`].
+/// `s.rsplit_once(' ')`, as [`split_at_space`]; the last part of a request
+/// line is nearly always ` SIP/2.0`.
 fn rsplit_at_space(s: &str) -> Option<(&str, &str)> {
-    let at = s.bytes().rposition(|c| c == b' ')?;
+    const VERSION: &str = " SIP/2.0";
+    let at = if s.ends_with(VERSION) {
+        s.len() - VERSION.len()
+    } else {
+        s.bytes().rposition(|c| c == b' ')?
+    };
     Some((&s[..at], &s[at + 1..]))
 }
 
@@ -227,7 +239,10 @@ fn start_line(head: &ByteString, len: usize) -> Result<Start, Error> {
     let line = &head[..len];
     let bad = |offset: usize, what| Err(Error::StartLine { offset, what });
     if line.starts_with("SIP/") {
-        let Some((version, after)) = split_at_space(line) else {
+        let version_first = line
+            .strip_prefix("SIP/2.0 ")
+            .map(|after| (&line[..7], after));
+        let Some((version, after)) = version_first.or_else(|| split_at_space(line)) else {
             return bad(0, "status line without a status code");
         };
         if version != "SIP/2.0" {
@@ -331,6 +346,10 @@ mod tests {
             ("SIP/2.0 4294967301 big\r\n\r\n", "three digits"),
             ("SIP/2.0 99 low\r\n\r\n", "three digits"),
             ("OPTIONS\r\n\r\n", "without a Request-URI"),
+            ("OPT@IONS sip:a@b SIP/2.0\r\n\r\n", "method is not a token"),
+            ("OPTIONS sip:a@b\r\n\r\n", "without a SIP version"),
+            ("SIP/2.0  200 OK\r\n\r\n", "three digits"),
+            ("SIP/2.0\r\n\r\n", "without a status code"),
         ] {
             let e = parse(bad).unwrap_err();
             assert!(e.to_string().contains(what), "{bad:?}: {e}");
@@ -342,6 +361,10 @@ mod tests {
         assert_eq!(
             parse("SIP/3.0 200 OK\r\n\r\n").unwrap_err(),
             Error::Version { offset: 0 }
+        );
+        assert_eq!(
+            parse("OPTIONS sip:a@b SIP/2.0x\r\n\r\n").unwrap_err(),
+            Error::Version { offset: 16 }
         );
         let r = parse("SIP/2.0 100 \r\n\r\n").unwrap();
         assert_eq!(r.reason(), Some(""));
