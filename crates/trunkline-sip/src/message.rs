@@ -194,7 +194,7 @@ impl Message {
             // `check` report it.
             ContentLength::None | ContentLength::Conflict { .. } => rest,
         };
-        parser::build(head, body, index)
+        parser::build(head, body, index, lengths.first())
     }
 
     /// Copies `bytes` and parses them as [`Message::parse`] does.
@@ -748,7 +748,19 @@ impl<T> fmt::Debug for Values<'_, T> {
 pub(crate) enum ContentLength {
     None,
     One(usize),
-    Conflict { offset: usize },
+    Conflict { offset: usize, first: usize },
+}
+
+impl ContentLength {
+    /// The first value, the one every layer reads.
+    pub(crate) fn first(&self) -> Option<u32> {
+        match *self {
+            ContentLength::None => None,
+            ContentLength::One(first) | ContentLength::Conflict { first, .. } => {
+                u32::try_from(first).ok()
+            }
+        }
+    }
 }
 
 /// Reads every Content-Length line of an indexed, not yet checked head.
@@ -770,8 +782,9 @@ pub(crate) fn content_lengths(head: &[u8], entries: &[Entry]) -> Result<ContentL
         found = match found {
             ContentLength::None => ContentLength::One(len),
             ContentLength::One(first) if first == len => found,
-            ContentLength::One(_) => ContentLength::Conflict {
+            ContentLength::One(first) => ContentLength::Conflict {
                 offset: e.value.start as usize,
+                first,
             },
             conflict @ ContentLength::Conflict { .. } => conflict,
         };

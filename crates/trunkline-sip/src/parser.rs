@@ -154,8 +154,15 @@ fn unfold(head: Bytes, entries: &[Entry]) -> Bytes {
 }
 
 /// Builds a message from its header section (`head`, as indexed) and body.
-/// `head` must be exactly `index.head_len` bytes.
-pub(crate) fn build(head: Bytes, body: Bytes, index: HeadIndex) -> Result<Message, Error> {
+/// `head` must be exactly `index.head_len` bytes. Content-Length was
+/// checked by [`crate::message::content_lengths`] to frame the body:
+/// `content_length` is its first value.
+pub(crate) fn build(
+    head: Bytes,
+    body: Bytes,
+    index: HeadIndex,
+    content_length: Option<u32>,
+) -> Result<Message, Error> {
     let head = if index.folded {
         unfold(head, &index.entries)
     } else {
@@ -165,11 +172,16 @@ pub(crate) fn build(head: Bytes, body: Bytes, index: HeadIndex) -> Result<Messag
         offset: e.valid_up_to(),
     })?;
     let start = start_line(&head, index.start_line_len)?;
-    let mut facts = Facts::default();
+    let mut facts = Facts {
+        content_length,
+        ..Facts::default()
+    };
     let mut top_via_seen = false;
     for e in &index.entries {
         let Some(name) = e.name else { continue };
-        if !headers::checked_at_parse(name) || (name == HeaderName::Via && top_via_seen) {
+        let checked_already =
+            name == HeaderName::ContentLength || (name == HeaderName::Via && top_via_seen);
+        if !headers::checked_at_parse(name) || checked_already {
             continue;
         }
         top_via_seen |= name == HeaderName::Via;
@@ -423,6 +435,28 @@ mod tests {
         );
         assert_eq!(index.entries[0].name, Some(HeaderName::Via));
         assert_eq!(index.entries[1].name, None);
+    }
+
+    #[test]
+    fn the_first_content_length_is_read() {
+        let one = parse("OPTIONS sip:a@b SIP/2.0\r\nl: 4\r\n\r\nbody").unwrap();
+        assert_eq!(one.content_length(), Some(4));
+        let two =
+            parse("OPTIONS sip:a@b SIP/2.0\r\nl: 4\r\nContent-Length: 2\r\n\r\nbody").unwrap();
+        assert_eq!((two.content_length(), two.body().len()), (Some(4), 4));
+        let none = parse("OPTIONS sip:a@b SIP/2.0\r\n\r\nbody").unwrap();
+        assert_eq!(none.content_length(), None);
+        let bad = parse("OPTIONS sip:a@b SIP/2.0\r\nl: 4\r\nl: x\r\n\r\nbody").unwrap_err();
+        assert!(
+            matches!(
+                bad,
+                Error::Header {
+                    name: HeaderName::ContentLength,
+                    ..
+                }
+            ),
+            "{bad}"
+        );
     }
 
     #[test]
