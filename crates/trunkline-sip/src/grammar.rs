@@ -42,6 +42,7 @@ const USER: u16 = 1 << 2;
 const PASSWORD: u16 = 1 << 3;
 const PARAM: u16 = 1 << 4;
 const HNV: u16 = 1 << 5;
+/// `hostname` characters. `_` is accepted too: it is common in the wild.
 const HOST: u16 = 1 << 6;
 const WORD: u16 = 1 << 7;
 const URIC: u16 = 1 << 8;
@@ -169,7 +170,8 @@ const fn class_table() -> [u16; 256] {
 
 static CLASSES: [u16; 256] = class_table();
 
-/// A character class that [`many1`] and [`escaped_run`] take runs of.
+/// A character class that [`many1`], [`escaped_run`] and [`class_end`]
+/// take runs of. Each holds only ASCII characters.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Class(u16);
 
@@ -376,7 +378,7 @@ pub(crate) fn lws(i: &str) -> PResult<'_, ()> {
 #[inline(always)]
 fn run(i: &str, class: Class) -> (&str, &str) {
     let n = class_run(i.as_bytes(), 0, class.0).end;
-    // Classes hold only ASCII, so `n` is a char boundary.
+    // Every `Class` holds only ASCII, so `n` is a char boundary.
     (&i[n..], &i[..n])
 }
 

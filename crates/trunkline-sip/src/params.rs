@@ -148,6 +148,7 @@ impl<'a> Iterator for ParamIter<'a> {
 /// [ EQUAL gen-value ]`, `gen-value = token / host / quoted-string`.
 /// Returns the list as written; stops before anything that is not `;`.
 pub(crate) fn header_params(i: &str) -> PResult<'_, Params<'_>> {
+    // No parameter is named "": nothing is noted.
     let (rest, (params, _)) = header_params_checked(i, "", |_, _| Ok(()))?;
     Ok((rest, params))
 }

@@ -111,8 +111,9 @@ fn trim_ws_end(buf: &[u8], start: usize, mut end: usize) -> usize {
 
 /// `field-name HCOLON field-value`, for the line starting at `start` with a
 /// token character: adds its entry to `entries` and returns the start of
-/// the next line, or `None` while the line has not ended. Scans the name and the separator, then
-/// searches the value for the line end, each byte once.
+/// the next line, or `None` while the line has not ended. Scans the name
+/// and the separator, then searches the value for the line end, each byte
+/// once.
 fn header_line(buf: &[u8], start: usize, entries: &mut Vec<Entry>) -> Result<Option<usize>, Error> {
     let name_end = class_end(buf, start, Class::TOKEN);
     let colon = ws_end(buf, name_end);
