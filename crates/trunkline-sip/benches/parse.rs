@@ -11,8 +11,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 
 mod peers;
+mod reads;
 
 use peers::Routing;
+use reads::trunkline_sum;
 
 const MESSAGES: [(&str, &[u8]); 3] = [
     ("invite", include_bytes!("messages/invite.sip")),
@@ -35,19 +37,6 @@ fn trunkline(raw: &Bytes) -> Routing {
         contact_uri: m.contact().expect("Contact").uri().as_str().into(),
         content_length: m.content_length().expect("Content-Length") as usize,
     }
-}
-
-/// The same reads as [`trunkline`] without building owned strings.
-fn trunkline_sum(raw: &Bytes) -> usize {
-    let m = trunkline_sip::Message::parse(raw.clone()).expect("valid message");
-    let cseq = m.cseq().expect("CSeq");
-    black_box((cseq.method, m.contact().expect("Contact").uri()));
-    m.branch().map_or(0, str::len)
-        + m.from_tag().map_or(0, str::len)
-        + m.to_tag().map_or(0, str::len)
-        + m.call_id().map_or(0, str::len)
-        + cseq.seq as usize
-        + m.content_length().map_or(0, |l| l as usize)
 }
 
 fn parse_and_route(c: &mut Criterion) {

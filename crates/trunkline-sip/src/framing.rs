@@ -81,7 +81,7 @@ impl Decoder {
         let body_len = match content_lengths(&buf[..index.head_len], &index.entries)? {
             ContentLength::One(len) => len,
             ContentLength::None => return Err(Error::MissingContentLength),
-            ContentLength::Conflict { offset } => {
+            ContentLength::Conflict { offset, .. } => {
                 return Err(Error::ContentLengthConflict { offset });
             }
         };
@@ -96,7 +96,8 @@ impl Decoder {
         let mut head = buf.split_to(total).freeze();
         let raw = head.clone();
         let body = head.split_off(index.head_len);
-        Ok(Some(match parser::build(head, body, index) {
+        let length = u32::try_from(body_len).ok();
+        Ok(Some(match parser::build(head, body, index, length) {
             Ok(message) => Frame::Message(message),
             Err(error) => Frame::Malformed { error, raw },
         }))

@@ -37,16 +37,26 @@ pub(crate) fn fail<'a, T>(at: &'a str, what: &'static str) -> Result<T, nom::Err
 
 // Character classes, one bit each, looked up in a 256-entry table.
 const TOKEN: u16 = 1 << 0;
+const DIGIT: u16 = 1 << 1;
 const USER: u16 = 1 << 2;
 const PASSWORD: u16 = 1 << 3;
 const PARAM: u16 = 1 << 4;
 const HNV: u16 = 1 << 5;
+/// `hostname` characters. `_` is accepted too: it is common in the wild.
 const HOST: u16 = 1 << 6;
 const WORD: u16 = 1 << 7;
 const URIC: u16 = 1 << 8;
 const SCHEME: u16 = 1 << 9;
 const USERINFO: u16 = 1 << 10;
 const GEN_VALUE: u16 = 1 << 11;
+/// Host characters that cannot be in an IPv4 address: a host with none
+/// of them is read as one.
+const NOT_IPV4: u16 = 1 << 12;
+/// `.`, for finding empty host labels.
+const DOT: u16 = 1 << 13;
+/// What a quoted string holds as it is: all but `"`, `\`, and control
+/// characters other than tab (UTF-8 bytes included).
+const QDTEXT: u16 = 1 << 14;
 
 const fn class_table() -> [u16; 256] {
     let mut t = [0u16; 256];
@@ -59,6 +69,9 @@ const fn class_table() -> [u16; 256] {
             b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
         );
         let mut bits = 0;
+        if b.is_ascii_digit() {
+            bits |= DIGIT;
+        }
         if alnum
             || matches!(
                 b,
@@ -140,6 +153,15 @@ const fn class_table() -> [u16; 256] {
         if bits & TOKEN != 0 || matches!(b, b':' | b'[' | b']') {
             bits |= GEN_VALUE;
         }
+        if bits & HOST != 0 && !matches!(b, b'0'..=b'9' | b'.') {
+            bits |= NOT_IPV4;
+        }
+        if b == b'.' {
+            bits |= DOT;
+        }
+        if b != b'"' && b != b'\\' && (b >= 0x20 || b == b'\t') {
+            bits |= QDTEXT;
+        }
         t[c] = bits;
         c += 1;
     }
@@ -147,6 +169,32 @@ const fn class_table() -> [u16; 256] {
 }
 
 static CLASSES: [u16; 256] = class_table();
+
+/// A character class that [`many1`], [`escaped_run`] and [`class_end`]
+/// take runs of. Each holds only ASCII characters.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Class(u16);
+
+impl Class {
+    /// `token`
+    pub(crate) const TOKEN: Class = Class(TOKEN);
+    /// `DIGIT`
+    pub(crate) const DIGIT: Class = Class(DIGIT);
+    /// Call-ID `word`
+    pub(crate) const WORD: Class = Class(WORD);
+    /// `gen-value` outside quotes: `token / host`.
+    pub(crate) const GEN_VALUE: Class = Class(GEN_VALUE);
+    /// `paramchar` other than escapes.
+    pub(crate) const PARAM: Class = Class(PARAM);
+    /// `hname` / `hvalue` characters other than escapes.
+    pub(crate) const HNV: Class = Class(HNV);
+    /// `password` characters other than escapes.
+    #[cfg(test)]
+    pub(crate) const PASSWORD: Class = Class(PASSWORD);
+    /// `user` characters other than escapes.
+    #[cfg(test)]
+    pub(crate) const USER: Class = Class(USER);
+}
 
 #[inline]
 fn has(c: u8, class: u16) -> bool {
@@ -163,36 +211,10 @@ pub(crate) fn is_token(c: u8) -> bool {
 pub(crate) fn is_password(c: u8) -> bool {
     has(c, PASSWORD)
 }
-/// `paramchar` other than escapes.
-#[inline]
-pub(crate) fn is_param(c: u8) -> bool {
-    has(c, PARAM)
-}
-/// `gen-value` characters outside a quoted string: `token / host`, so a
-/// token plus `:` and brackets (IPv6).
-#[inline]
-pub(crate) fn is_gen_value(c: u8) -> bool {
-    has(c, GEN_VALUE)
-}
 /// Characters of `userinfo`: user, `:`, password, with `%` for escapes.
 #[inline]
 pub(crate) fn is_userinfo(c: u8) -> bool {
     has(c, USERINFO)
-}
-/// `hname` / `hvalue` characters other than escapes.
-#[inline]
-pub(crate) fn is_hnv(c: u8) -> bool {
-    has(c, HNV)
-}
-/// `hostname` characters. `_` is accepted too: it is common in the wild.
-#[inline]
-pub(crate) fn is_host(c: u8) -> bool {
-    has(c, HOST)
-}
-/// Call-ID `word` characters.
-#[inline]
-pub(crate) fn is_word(c: u8) -> bool {
-    has(c, WORD)
 }
 /// `uric` characters of an absolute URI (escapes included as `%`).
 #[inline]
@@ -203,6 +225,101 @@ pub(crate) fn is_uric(c: u8) -> bool {
 #[inline]
 pub(crate) fn is_scheme(c: u8) -> bool {
     has(c, SCHEME)
+}
+
+/// Where the run of `class` characters starting at `at` ends.
+#[inline(always)]
+pub(crate) fn class_end(b: &[u8], at: usize, class: Class) -> usize {
+    class_run(b, at, class.0).end
+}
+
+/// Where the linear whitespace starting at `at` ends.
+#[inline(always)]
+pub(crate) fn ws_end(b: &[u8], mut at: usize) -> usize {
+    while at < b.len() && is_ws(b[at]) {
+        at += 1;
+    }
+    at
+}
+
+/// What [`host_run`] finds at the start of a host.
+pub(crate) struct HostRun {
+    /// The length of the run of `hostname` characters.
+    pub(crate) len: usize,
+    /// It has a character other than digits and dots: not an IPv4 address.
+    pub(crate) domain: bool,
+    /// It has two dots in a row: an empty label.
+    pub(crate) double_dot: bool,
+}
+
+/// The run of `hostname` characters at the start of `b`, and what it is
+/// made of, in one pass.
+#[inline]
+pub(crate) fn host_run(b: &[u8]) -> HostRun {
+    let run = class_run(b, 0, HOST);
+    HostRun {
+        len: run.end,
+        domain: run.seen & NOT_IPV4 != 0,
+        double_dot: run.pairs & DOT != 0,
+    }
+}
+
+/// A run of the characters of one class.
+struct Run {
+    /// Where it ends.
+    end: usize,
+    /// The union of the classes of its characters.
+    seen: u16,
+    /// The union of the classes that two neighbouring characters share.
+    pairs: u16,
+}
+
+/// The run of `class` characters starting at `at`. Tests four bytes a step
+/// with one branch: the runs in a header (names, hosts, tokens) are mostly
+/// longer than that, and a byte a step costs twice the instructions. (A
+/// caller that drops `seen` or `pairs` does not pay for them once this is
+/// inlined.)
+#[inline(always)]
+fn class_run(b: &[u8], mut at: usize, class: u16) -> Run {
+    let (mut seen, mut pairs, mut previous) = (0, 0, 0);
+    while let Some(&[c0, c1, c2, c3]) = b.get(at..at + 4) {
+        let k = [
+            CLASSES[c0 as usize],
+            CLASSES[c1 as usize],
+            CLASSES[c2 as usize],
+            CLASSES[c3 as usize],
+        ];
+        if k[0] & k[1] & k[2] & k[3] & class == 0 {
+            // The run ends in these four: no need to load them again.
+            for kn in k {
+                if kn & class == 0 {
+                    break;
+                }
+                (seen, pairs, previous, at) = (seen | kn, pairs | (previous & kn), kn, at + 1);
+            }
+            return Run {
+                end: at,
+                seen,
+                pairs,
+            };
+        }
+        seen |= k[0] | k[1] | k[2] | k[3];
+        pairs |= (previous & k[0]) | (k[0] & k[1]) | (k[1] & k[2]) | (k[2] & k[3]);
+        previous = k[3];
+        at += 4;
+    }
+    while let Some(&c) = b.get(at) {
+        let kn = CLASSES[c as usize];
+        if kn & class == 0 {
+            break;
+        }
+        (seen, pairs, previous, at) = (seen | kn, pairs | (previous & kn), kn, at + 1);
+    }
+    Run {
+        end: at,
+        seen,
+        pairs,
+    }
 }
 
 #[inline]
@@ -257,13 +374,19 @@ pub(crate) fn lws(i: &str) -> PResult<'_, ()> {
     Ok((rest, ()))
 }
 
-/// A non-empty run of `pred` characters; `what` names the thing expected.
-pub(crate) fn many1(
-    pred: fn(u8) -> bool,
-    what: &'static str,
-) -> impl Fn(&str) -> PResult<'_, &str> {
+/// The run of `class` characters at the start of `i`, and the rest.
+#[inline(always)]
+fn run(i: &str, class: Class) -> (&str, &str) {
+    let n = class_run(i.as_bytes(), 0, class.0).end;
+    // Every `Class` holds only ASCII, so `n` is a char boundary.
+    (&i[n..], &i[..n])
+}
+
+/// A non-empty run of `class` characters; `what` names the thing expected.
+#[inline]
+pub(crate) fn many1(class: Class, what: &'static str) -> impl Fn(&str) -> PResult<'_, &str> {
     move |i| {
-        let (rest, run) = take_bytes_while(i, pred);
+        let (rest, run) = run(i, class);
         if run.is_empty() {
             return fail(i, what);
         }
@@ -271,30 +394,23 @@ pub(crate) fn many1(
     }
 }
 
-/// A run of `pred` characters and `%HH` escapes; `what` names the thing
+/// A run of `class` characters and `%HH` escapes; `what` names the thing
 /// expected when `nonempty` is set and the run is empty.
 pub(crate) fn escaped_run<'a>(
     i: &'a str,
-    pred: fn(u8) -> bool,
+    class: Class,
     nonempty: Option<&'static str>,
 ) -> PResult<'a, &'a str> {
     let b = i.as_bytes();
-    let mut n = 0;
-    while n < b.len() {
-        if b[n] == b'%' {
-            if n + 2 < b.len() && b[n + 1].is_ascii_hexdigit() && b[n + 2].is_ascii_hexdigit() {
-                n += 3;
-                continue;
-            }
+    let mut n = class_run(b, 0, class.0).end;
+    while b.get(n) == Some(&b'%') {
+        if !(n + 2 < b.len() && b[n + 1].is_ascii_hexdigit() && b[n + 2].is_ascii_hexdigit()) {
             return fail(
                 &i[n..],
                 "bad %-escape: '%' must be followed by two hex digits",
             );
         }
-        if !pred(b[n]) {
-            break;
-        }
-        n += 1;
+        n = class_run(b, n + 3, class.0).end;
     }
     if n == 0
         && let Some(what) = nonempty
@@ -305,8 +421,9 @@ pub(crate) fn escaped_run<'a>(
 }
 
 /// A `token`.
+#[inline]
 pub(crate) fn token(i: &str) -> PResult<'_, &str> {
-    many1(is_token, "expected a token")(i)
+    many1(Class::TOKEN, "expected a token")(i)
 }
 
 /// Eats one literal character with optional whitespace around it (the
@@ -336,21 +453,17 @@ pub(crate) fn quoted_string(i: &str) -> PResult<'_, &str> {
         return fail(i, "expected '\"'");
     }
     let mut n = 1;
-    while n < b.len() {
-        match b[n] {
-            b'"' => return Ok((&i[n + 1..], &i[1..n])),
-            b'\\' => {
-                // quoted-pair: any octet but CR and LF.
-                match b.get(n + 1) {
-                    Some(b'\r' | b'\n') | None => break,
-                    Some(_) => n += 2,
-                }
-            }
-            b'\r' | b'\n' => break,
-            c if c < 0x20 && c != b'\t' => {
-                return fail(&i[n..], "control character in quoted string");
-            }
-            _ => n += 1,
+    loop {
+        n = class_run(b, n, QDTEXT).end;
+        match b.get(n) {
+            Some(b'"') => return Ok((&i[n + 1..], &i[1..n])),
+            // quoted-pair: any octet but CR and LF.
+            Some(b'\\') => match b.get(n + 1) {
+                Some(b'\r' | b'\n') | None => break,
+                Some(_) => n += 2,
+            },
+            Some(b'\r' | b'\n') | None => break,
+            Some(_) => return fail(&i[n..], "control character in quoted string"),
         }
     }
     fail(i, "unterminated quoted string")
@@ -403,24 +516,26 @@ pub(crate) fn percent_decode(s: &str) -> std::borrow::Cow<'_, [u8]> {
 /// Parses decimal digits into a `u32`, failing on overflow.
 #[inline]
 pub(crate) fn u32_digits<'a>(i: &'a str, what: &'static str) -> PResult<'a, u32> {
-    let (rest, digits) = take_bytes_while(i, |c| c.is_ascii_digit());
-    if digits.is_empty() {
-        return fail(i, what);
-    }
+    // One pass: these numbers (ports, CSeq, lengths) are a few digits.
     let mut v: u64 = 0;
-    for d in digits.bytes() {
+    let mut n = 0;
+    while let Some(d) = i.as_bytes().get(n).filter(|d| d.is_ascii_digit()) {
         v = v * 10 + u64::from(d - b'0');
         if v > u64::from(u32::MAX) {
             return fail(i, "number out of range (more than 2^32-1)");
         }
+        n += 1;
     }
-    Ok((rest, v as u32))
+    if n == 0 {
+        return fail(i, what);
+    }
+    Ok((&i[n..], v as u32))
 }
 
 /// `delta-seconds`, saturating at 2^32-1: RFC 3261 §20.19 and RFC 4475
 /// §3.1.2.4 let an element treat an overlarge expiry as the largest value.
 pub(crate) fn delta_seconds_saturating(i: &str) -> PResult<'_, u32> {
-    let (rest, digits) = many1(|c| c.is_ascii_digit(), "expected delta-seconds")(i)?;
+    let (rest, digits) = many1(Class::DIGIT, "expected delta-seconds")(i)?;
     let v = digits.bytes().fold(0u64, |v, d| {
         (v * 10 + u64::from(d - b'0')).min(u64::from(u32::MAX))
     });
@@ -469,17 +584,32 @@ mod tests {
         assert_eq!(unescape_quoted(r#"J Rosenberg \\\""#), r#"J Rosenberg \""#);
         assert!(quoted_string("\"open").is_err());
         assert!(quoted_string("\"a\\").is_err());
+        assert_eq!(
+            quoted_string("\"tab\tand UTF-8 \u{e9}, escaped \\\u{1}\" x"),
+            Ok((" x", "tab\tand UTF-8 \u{e9}, escaped \\\u{1}"))
+        );
+        let fault = quoted_string("\"a\u{1}b\"").unwrap_err();
+        assert_eq!(
+            fault,
+            nom::Err::Error(Fault {
+                at: "\u{1}b\"",
+                what: "control character in quoted string"
+            })
+        );
+        assert!(quoted_string("\"a\r\n b\"").is_err());
     }
 
     #[test]
     fn escapes_are_checked_and_decoded() {
         assert_eq!(
-            escaped_run("a%41b;x", is_password, None),
+            escaped_run("a%41b;x", Class::PASSWORD, None),
             Ok((";x", "a%41b"))
         );
-        let is_user = |c| has(c, USER);
-        assert_eq!(escaped_run("a%41b;x", is_user, None), Ok(("", "a%41b;x")));
-        assert!(escaped_run("a%4", is_user, None).is_err());
+        assert_eq!(
+            escaped_run("a%41b;x", Class::USER, None),
+            Ok(("", "a%41b;x"))
+        );
+        assert!(escaped_run("a%4", Class::USER, None).is_err());
         assert_eq!(percent_decode("%75se%72"), b"user".as_slice());
         assert_eq!(percent_decode("null-%00-null"), b"null-\0-null".as_slice());
     }

@@ -194,7 +194,7 @@ impl Message {
             // `check` report it.
             ContentLength::None | ContentLength::Conflict { .. } => rest,
         };
-        parser::build(head, body, index)
+        parser::build(head, body, index, lengths.first())
     }
 
     /// Copies `bytes` and parses them as [`Message::parse`] does.
@@ -412,7 +412,20 @@ impl Message {
     }
     /// The first `Contact` address (not the wildcard).
     pub fn contact(&self) -> Option<NameAddr<'_>> {
-        self.contacts().find_map(|c| c.address().copied())
+        // What `contacts().find_map(..)` finds, without the layers of
+        // `Values` copying each address: every REGISTER and every request
+        // that starts a dialog is read for it.
+        self.headers
+            .iter()
+            .filter(|e| e.name == Some(HeaderName::Contact))
+            .find_map(|e| {
+                ListItems::new(&self.head[e.value.range()], headers::contact).find_map(
+                    |c| match c {
+                        Ok(Contact::Address(address)) => Some(address),
+                        Ok(Contact::Wildcard) | Err(_) => None,
+                    },
+                )
+            })
     }
     /// Every `Route` value, in order.
     pub fn routes(&self) -> Values<'_, NameAddr<'_>> {
@@ -735,7 +748,19 @@ impl<T> fmt::Debug for Values<'_, T> {
 pub(crate) enum ContentLength {
     None,
     One(usize),
-    Conflict { offset: usize },
+    Conflict { offset: usize, first: usize },
+}
+
+impl ContentLength {
+    /// The first value, the one every layer reads.
+    pub(crate) fn first(&self) -> Option<u32> {
+        match *self {
+            ContentLength::None => None,
+            ContentLength::One(first) | ContentLength::Conflict { first, .. } => {
+                u32::try_from(first).ok()
+            }
+        }
+    }
 }
 
 /// Reads every Content-Length line of an indexed, not yet checked head.
@@ -757,11 +782,30 @@ pub(crate) fn content_lengths(head: &[u8], entries: &[Entry]) -> Result<ContentL
         found = match found {
             ContentLength::None => ContentLength::One(len),
             ContentLength::One(first) if first == len => found,
-            ContentLength::One(_) => ContentLength::Conflict {
+            ContentLength::One(first) => ContentLength::Conflict {
                 offset: e.value.start as usize,
+                first,
             },
             conflict @ ContentLength::Conflict { .. } => conflict,
         };
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contact_is_the_first_address_among_contacts() {
+        let m = Message::parse_slice(
+            b"REGISTER sip:r SIP/2.0\r\nContact: *\r\nContact: <sip:x@y;>, <sip:after-fault@y>\r\n\
+              m: <sip:a@b>;q=0.5, <sip:c@d>\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(m.contact().unwrap().uri().as_str(), "sip:a@b");
+        assert_eq!(m.contact(), m.contacts().find_map(|c| c.address().copied()));
+        let none = Message::parse_slice(b"REGISTER sip:r SIP/2.0\r\nContact: *\r\n\r\n").unwrap();
+        assert_eq!(none.contact(), None);
+    }
 }

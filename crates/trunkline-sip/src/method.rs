@@ -75,9 +75,10 @@ impl Method {
         Some(Method::known(s).unwrap_or_else(|| Method::Extension(ByteString::from(s))))
     }
 
-    /// Like [`Method::parse`], sharing the buffer `s` comes from.
-    pub(crate) fn from_shared(s: ByteString) -> Method {
-        Method::known(&s).unwrap_or(Method::Extension(s))
+    /// Like [`Method::parse`] on the token `s` of `buffer`, which an
+    /// extension method shares; a well-known one needs no share of it.
+    pub(crate) fn from_shared(buffer: &ByteString, s: &str) -> Method {
+        Method::known(s).unwrap_or_else(|| Method::Extension(buffer.slice_ref(s)))
     }
 }
 

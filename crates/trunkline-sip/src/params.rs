@@ -1,8 +1,8 @@
 //! `;name=value` parameter lists, shared by URIs and header values.
 
 use crate::grammar::{
-    PResult, eat, escaped_run, fail, find_byte, is_gen_value, is_param, is_token, is_ws, many1,
-    quoted_string, sws, trim_ws,
+    Class, PResult, class_end, escaped_run, fail, find_byte, is_token, is_ws, quoted_string, sws,
+    trim_ws, ws_end,
 };
 use std::fmt;
 
@@ -148,37 +148,79 @@ impl<'a> Iterator for ParamIter<'a> {
 /// [ EQUAL gen-value ]`, `gen-value = token / host / quoted-string`.
 /// Returns the list as written; stops before anything that is not `;`.
 pub(crate) fn header_params(i: &str) -> PResult<'_, Params<'_>> {
-    header_params_checked(i, |_, _| Ok(()))
+    // No parameter is named "": nothing is noted.
+    let (rest, (params, _)) = header_params_checked(i, "", |_, _| Ok(()))?;
+    Ok((rest, params))
 }
 
 /// [`header_params`], with `check` judging each `(name, value)` as it is
 /// read (a quoted value keeps its quotes); a header whose parameters have
-/// rules of their own (Via `ttl`, Contact `q`) passes them here.
-pub(crate) fn header_params_checked(
-    i: &str,
+/// rules of their own (Via `ttl`, Contact `q`) passes them here. Also
+/// returns the first value of parameter `noted`, as [`Params::get`] would
+/// read it: the `tag` of an address or the `branch` of a Via, which every
+/// layer reads, without a second scan of the list. Inlined: its result
+/// (the rest, the list and the noted value) would otherwise go through
+/// memory at each of the few places that call it.
+#[inline]
+pub(crate) fn header_params_checked<'a>(
+    i: &'a str,
+    noted: &str,
     check: impl Fn(&str, Option<&str>) -> Result<(), &'static str>,
-) -> PResult<'_, Params<'_>> {
-    let mut rest = i;
-    while let Some(param) = eat(rest, b';') {
-        let (r, name) = many1(is_token, "empty parameter")(param)?;
-        let (r, value) = match eat(r, b'=') {
-            Some(v) if v.starts_with('"') => {
-                let (r, _) = quoted_string(v)?;
-                (r, Some(&v[..v.len() - r.len()]))
-            }
-            Some(v) => {
-                let (r, value) = many1(is_gen_value, "empty parameter value")(v)?;
-                (r, Some(value))
-            }
-            None => (r, None),
-        };
-        if let Err(what) = check(name, value) {
-            return fail(param, what);
+) -> PResult<'a, (Params<'a>, Option<&'a str>)> {
+    // One pass over the bytes, by offsets: `end` is where the list read so
+    // far ends, whitespace after it not included.
+    let b = i.as_bytes();
+    let mut end = 0;
+    let mut noted_value = None;
+    loop {
+        let semi = ws_end(b, end);
+        if b.get(semi) != Some(&b';') {
+            break;
         }
-        rest = r;
+        let name_start = ws_end(b, semi + 1);
+        let name_end = class_end(b, name_start, Class::TOKEN);
+        if name_end == name_start {
+            return fail(&i[name_start..], "empty parameter");
+        }
+        let equal = ws_end(b, name_end);
+        let (value, param_end) = if b.get(equal) == Some(&b'=') {
+            let start = ws_end(b, equal + 1);
+            let value_end = if b.get(start) == Some(&b'"') {
+                let (r, _) = quoted_string(&i[start..])?;
+                i.len() - r.len()
+            } else {
+                class_end(b, start, Class::GEN_VALUE)
+            };
+            if value_end == start {
+                return fail(&i[start..], "empty parameter value");
+            }
+            (Some(&i[start..value_end]), value_end)
+        } else {
+            (None, name_end)
+        };
+        let name = &i[name_start..name_end];
+        if let Err(what) = check(name, value) {
+            return fail(&i[name_start..], what);
+        }
+        if noted_value.is_none() && name.eq_ignore_ascii_case(noted) {
+            noted_value = Some(value_as_read(name, value));
+        }
+        end = param_end;
     }
-    let consumed = i.len() - rest.len();
-    Ok((rest, Params::new(&i[..consumed])))
+    Ok((&i[end..], (Params::new(&i[..end]), noted_value)))
+}
+
+/// A checked parameter's value as [`Params::get`] reads it: a quoted one
+/// without its quotes, a missing one empty (a slice of the message still,
+/// just after the name).
+fn value_as_read<'a>(name: &'a str, value: Option<&'a str>) -> &'a str {
+    match value {
+        Some(v) => v
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(v),
+        None => &name[name.len()..],
+    }
 }
 
 /// URI parameters: `*( ";" pname [ "=" pvalue ] )`, no whitespace.
@@ -186,9 +228,9 @@ pub(crate) fn uri_params(i: &str) -> PResult<'_, Params<'_>> {
     let start = i;
     let mut rest = i;
     while let Some(after_semi) = rest.strip_prefix(';') {
-        let (r, _) = escaped_run(after_semi, is_param, Some("empty URI parameter"))?;
+        let (r, _) = escaped_run(after_semi, Class::PARAM, Some("empty URI parameter"))?;
         rest = match r.strip_prefix('=') {
-            Some(v) => escaped_run(v, is_param, Some("empty URI parameter value"))?.0,
+            Some(v) => escaped_run(v, Class::PARAM, Some("empty URI parameter value"))?.0,
             None => r,
         };
     }
@@ -217,6 +259,22 @@ mod tests {
         assert_eq!(p.get("tag"), Some("3"));
         assert_eq!(p.get("ta"), None);
         assert!(p.contains("TAGX") && !p.contains("t"));
+    }
+
+    #[test]
+    fn the_noted_value_is_what_get_reads() {
+        for list in [
+            "",
+            ";tag=1",
+            " ; TAG = 2 ;tag=3",
+            ";tagx=1;x=\";tag=2\";Tag=\"q\\\"uo;ted\"",
+            ";tag;tag=5",
+            ";tag  ;x",
+            ";x=[2001:db8::1];tag=a.b-c",
+        ] {
+            let (_, (params, noted)) = header_params_checked(list, "tag", |_, _| Ok(())).unwrap();
+            assert_eq!(noted, params.get("tag"), "{list}");
+        }
     }
 
     #[test]

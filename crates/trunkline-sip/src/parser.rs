@@ -2,7 +2,7 @@
 //! lines, unfolding, checking the start line and the headers every layer
 //! relies on (see [`headers::checked_at_parse`]).
 
-use crate::grammar::{Fault, find_ws, is_token, is_ws};
+use crate::grammar::{Class, Fault, class_end, find_byte, find_ws, is_token, is_ws, ws_end};
 use crate::headers::Facts;
 use crate::message::{Core, Entry, Message, Span, Start};
 use crate::uri::{Uri, uri_exact};
@@ -33,6 +33,17 @@ pub(crate) fn index_head(buf: &[u8]) -> Result<Option<HeadIndex>, Error> {
     let mut entries = Vec::with_capacity(INDEX_CAPACITY);
     let mut folded = false;
     loop {
+        let Some(&first) = buf.get(pos) else {
+            return Ok(None);
+        };
+        if is_token(first) {
+            // Nearly every line: one pass from the name to the line end.
+            let Some(next) = header_line(buf, pos, &mut entries)? else {
+                return Ok(None);
+            };
+            pos = next;
+            continue;
+        }
         let Some((end, next)) = line_end(buf, pos)? else {
             return Ok(None);
         };
@@ -44,26 +55,27 @@ pub(crate) fn index_head(buf: &[u8]) -> Result<Option<HeadIndex>, Error> {
                 entries,
             }));
         }
-        if is_ws(buf[pos]) {
-            // A continuation line: the previous value goes on.
-            let Some(last) = entries.last_mut() else {
-                return Err(Error::HeaderLine {
-                    offset: pos,
-                    what: "continuation line before any header",
-                });
-            };
-            let text_end = trim_ws_end(buf, pos, end);
-            if text_end > pos {
-                if last.value.is_empty() {
-                    let text_start = pos + buf[pos..].iter().take_while(|c| is_ws(**c)).count();
-                    last.value = Span::new(text_start, text_end);
-                } else {
-                    last.value.end = text_end as u32;
-                    folded = true;
-                }
+        if !is_ws(first) {
+            return Err(Error::HeaderLine {
+                offset: pos,
+                what: "header line does not start with a name",
+            });
+        }
+        // A continuation line: the previous value goes on.
+        let Some(last) = entries.last_mut() else {
+            return Err(Error::HeaderLine {
+                offset: pos,
+                what: "continuation line before any header",
+            });
+        };
+        let text_end = trim_ws_end(buf, pos, end);
+        if text_end > pos {
+            if last.value.is_empty() {
+                last.value = Span::new(ws_end(buf, pos), text_end);
+            } else {
+                last.value.end = text_end as u32;
+                folded = true;
             }
-        } else {
-            entries.push(header_line(buf, pos, end)?);
         }
         pos = next;
     }
@@ -90,40 +102,42 @@ fn line_end(buf: &[u8], pos: usize) -> Result<Option<(usize, usize)>, Error> {
     }
 }
 
-fn trim_ws_end(buf: &[u8], start: usize, end: usize) -> usize {
-    start
-        + buf[start..end]
-            .iter()
-            .rposition(|c| !is_ws(*c))
-            .map_or(0, |p| p + 1)
+fn trim_ws_end(buf: &[u8], start: usize, mut end: usize) -> usize {
+    while end > start && is_ws(buf[end - 1]) {
+        end -= 1;
+    }
+    end
 }
 
-/// `field-name HCOLON field-value`, for the line `buf[start..end]`.
-fn header_line(buf: &[u8], start: usize, end: usize) -> Result<Entry, Error> {
-    let line = &buf[start..end];
-    let name_len = line.iter().take_while(|c| is_token(**c)).count();
-    if name_len == 0 {
-        return Err(Error::HeaderLine {
-            offset: start,
-            what: "header line does not start with a name",
-        });
+/// `field-name HCOLON field-value`, for the line starting at `start` with a
+/// token character: adds its entry to `entries` and returns the start of
+/// the next line, or `None` while the line has not ended. Scans the name
+/// and the separator, then searches the value for the line end, each byte
+/// once.
+fn header_line(buf: &[u8], start: usize, entries: &mut Vec<Entry>) -> Result<Option<usize>, Error> {
+    let name_end = class_end(buf, start, Class::TOKEN);
+    let colon = ws_end(buf, name_end);
+    if buf.get(colon) != Some(&b':') {
+        // Only a complete line is wrong: on a stream the rest may follow,
+        // and a bare CR in it is the error to report first.
+        return match line_end(buf, start)? {
+            None => Ok(None),
+            Some(_) => Err(Error::HeaderLine {
+                offset: colon,
+                what: "expected ':' after the header name",
+            }),
+        };
     }
-    let colon = name_len + line[name_len..].iter().take_while(|c| is_ws(**c)).count();
-    if line.get(colon) != Some(&b':') {
-        return Err(Error::HeaderLine {
-            offset: start + colon,
-            what: "expected ':' after the header name",
-        });
-    }
-    let value_start =
-        start + colon + 1 + line[colon + 1..].iter().take_while(|c| is_ws(**c)).count();
-    let value_end = trim_ws_end(buf, value_start, end).max(value_start);
-    let name = HeaderName::from_bytes(&line[..name_len]);
-    Ok(Entry {
-        name,
-        name_span: Span::new(start, start + name_len),
-        value: Span::new(value_start, value_end),
-    })
+    let value_start = ws_end(buf, colon + 1);
+    let Some((end, next)) = line_end(buf, value_start)? else {
+        return Ok(None);
+    };
+    entries.push(Entry {
+        name: HeaderName::from_bytes(&buf[start..name_end]),
+        name_span: Span::new(start, name_end),
+        value: Span::new(value_start, trim_ws_end(buf, value_start, end)),
+    });
+    Ok(Some(next))
 }
 
 /// Replaces the line breaks inside folded values by spaces, so that every
@@ -141,8 +155,15 @@ fn unfold(head: Bytes, entries: &[Entry]) -> Bytes {
 }
 
 /// Builds a message from its header section (`head`, as indexed) and body.
-/// `head` must be exactly `index.head_len` bytes.
-pub(crate) fn build(head: Bytes, body: Bytes, index: HeadIndex) -> Result<Message, Error> {
+/// `head` must be exactly `index.head_len` bytes. Content-Length was
+/// checked by [`crate::message::content_lengths`] to frame the body:
+/// `content_length` is its first value.
+pub(crate) fn build(
+    head: Bytes,
+    body: Bytes,
+    index: HeadIndex,
+    content_length: Option<u32>,
+) -> Result<Message, Error> {
     let head = if index.folded {
         unfold(head, &index.entries)
     } else {
@@ -152,11 +173,16 @@ pub(crate) fn build(head: Bytes, body: Bytes, index: HeadIndex) -> Result<Messag
         offset: e.valid_up_to(),
     })?;
     let start = start_line(&head, index.start_line_len)?;
-    let mut facts = Facts::default();
+    let mut facts = Facts {
+        content_length,
+        ..Facts::default()
+    };
     let mut top_via_seen = false;
     for e in &index.entries {
         let Some(name) = e.name else { continue };
-        if !headers::checked_at_parse(name) || (name == HeaderName::Via && top_via_seen) {
+        let checked_already =
+            name == HeaderName::ContentLength || (name == HeaderName::Via && top_via_seen);
+        if !headers::checked_at_parse(name) || checked_already {
             continue;
         }
         top_via_seen |= name == HeaderName::Via;
@@ -194,6 +220,31 @@ pub(crate) fn header_error(head: &str, name: HeaderName, value: &str, fault: Fau
     }
 }
 
+/// `s.split_once(' ')` without the generic string search, whose set-up
+/// costs more than the few bytes of a start line's parts. The first part
+/// is nearly always a token (a method, a status code): when its run ends
+/// at a space, that is the first space.
+fn split_at_space(s: &str) -> Option<(&str, &str)> {
+    let token = class_end(s.as_bytes(), 0, Class::TOKEN);
+    let at = match s.as_bytes().get(token) {
+        Some(b' ') => token,
+        _ => find_byte(s, b' ')?,
+    };
+    Some((&s[..at], &s[at + 1..]))
+}
+
+/// `s.rsplit_once(' ')`, as [`split_at_space`]; the last part of a request
+/// line is nearly always ` SIP/2.0`.
+fn rsplit_at_space(s: &str) -> Option<(&str, &str)> {
+    const VERSION: &str = " SIP/2.0";
+    let at = if s.ends_with(VERSION) {
+        s.len() - VERSION.len()
+    } else {
+        s.bytes().rposition(|c| c == b' ')?
+    };
+    Some((&s[..at], &s[at + 1..]))
+}
+
 /// `Request-Line = Method SP Request-URI SP SIP-Version CRLF` or
 /// `Status-Line = SIP-Version SP Status-Code SP Reason-Phrase CRLF`:
 /// single spaces, nothing trailing (RFC 4475 §3.1.2.9, §3.1.2.10).
@@ -201,13 +252,16 @@ fn start_line(head: &ByteString, len: usize) -> Result<Start, Error> {
     let line = &head[..len];
     let bad = |offset: usize, what| Err(Error::StartLine { offset, what });
     if line.starts_with("SIP/") {
-        let Some((version, after)) = line.split_once(' ') else {
+        let version_first = line
+            .strip_prefix("SIP/2.0 ")
+            .map(|after| (&line[..7], after));
+        let Some((version, after)) = version_first.or_else(|| split_at_space(line)) else {
             return bad(0, "status line without a status code");
         };
         if version != "SIP/2.0" {
             return Err(Error::Version { offset: 0 });
         }
-        let (code, reason) = after.split_once(' ').unwrap_or((after, ""));
+        let (code, reason) = split_at_space(after).unwrap_or((after, ""));
         let status = match code.parse::<u16>() {
             Ok(c) if code.len() == 3 => StatusCode::new(c),
             _ => None,
@@ -230,10 +284,10 @@ fn start_line(head: &ByteString, len: usize) -> Result<Start, Error> {
     if line.ends_with([' ', '\t']) {
         return bad(len, "trailing whitespace in the request line");
     }
-    let Some((method, rest)) = line.split_once(' ') else {
+    let Some((method, rest)) = split_at_space(line) else {
         return bad(0, "request line without a Request-URI");
     };
-    let Some((uri, version)) = rest.rsplit_once(' ') else {
+    let Some((uri, version)) = rsplit_at_space(rest) else {
         return bad(method.len(), "request line without a SIP version");
     };
     let uri_start = method.len() + 1;
@@ -248,12 +302,6 @@ fn start_line(head: &ByteString, len: usize) -> Result<Start, Error> {
             offset: len - version.len(),
         });
     }
-    if let Some(ws) = find_ws(uri) {
-        return Err(Error::RequestUri {
-            offset: uri_start + ws,
-            what: "whitespace in the Request-URI",
-        });
-    }
     match uri_exact(uri) {
         Ok(Uri::Sip(sip)) if sip.headers().is_some() => {
             return Err(Error::RequestUri {
@@ -263,6 +311,14 @@ fn start_line(head: &ByteString, len: usize) -> Result<Start, Error> {
         }
         Ok(_) => {}
         Err(f) => {
+            // No URI grammar admits whitespace, so only a URI that failed
+            // can hold some; when it does, that is the fault to report.
+            if let Some(ws) = find_ws(uri) {
+                return Err(Error::RequestUri {
+                    offset: uri_start + ws,
+                    what: "whitespace in the Request-URI",
+                });
+            }
             return Err(Error::RequestUri {
                 offset: uri_start + (uri.len() - f.at.len().min(uri.len())),
                 what: f.what,
@@ -270,7 +326,7 @@ fn start_line(head: &ByteString, len: usize) -> Result<Start, Error> {
         }
     }
     Ok(Start::Request {
-        method: Method::from_shared(head.slice_ref(method)),
+        method: Method::from_shared(head, method),
         uri: Span::new(uri_start, uri_start + uri.len()),
     })
 }
@@ -303,6 +359,10 @@ mod tests {
             ("SIP/2.0 4294967301 big\r\n\r\n", "three digits"),
             ("SIP/2.0 99 low\r\n\r\n", "three digits"),
             ("OPTIONS\r\n\r\n", "without a Request-URI"),
+            ("OPT@IONS sip:a@b SIP/2.0\r\n\r\n", "method is not a token"),
+            ("OPTIONS sip:a@b\r\n\r\n", "without a SIP version"),
+            ("SIP/2.0  200 OK\r\n\r\n", "three digits"),
+            ("SIP/2.0\r\n\r\n", "without a status code"),
         ] {
             let e = parse(bad).unwrap_err();
             assert!(e.to_string().contains(what), "{bad:?}: {e}");
@@ -314,6 +374,10 @@ mod tests {
         assert_eq!(
             parse("SIP/3.0 200 OK\r\n\r\n").unwrap_err(),
             Error::Version { offset: 0 }
+        );
+        assert_eq!(
+            parse("OPTIONS sip:a@b SIP/2.0x\r\n\r\n").unwrap_err(),
+            Error::Version { offset: 16 }
         );
         let r = parse("SIP/2.0 100 \r\n\r\n").unwrap();
         assert_eq!(r.reason(), Some(""));
@@ -328,6 +392,9 @@ mod tests {
             ("OPTIONS sip:a@b SIP/2.0\r\nVia x\r\n\r\n", 29),
             ("OPTIONS sip:a@b SIP/2.0\r\n folded\r\n\r\n", 25),
             ("OPTIONS sip:a@b SIP/2.0\r\nSubject: a\rVia: x\r\n\r\n", 35),
+            ("OPTIONS sip:a@b SIP/2.0\r\nVia\rx: y\r\n\r\n", 28),
+            ("OPTIONS sip:a@b SIP/2.0\r\n:x\ry\r\n\r\n", 27),
+            ("OPTIONS sip:a@b SIP/2.0\r\nVia \r\n\r\n", 29),
         ] {
             let e = parse(bad).unwrap_err();
             assert!(matches!(e, Error::HeaderLine { .. }), "{e}");
@@ -342,6 +409,54 @@ mod tests {
                 offset: 56,
                 what: "Max-Forwards above 255"
             }
+        );
+    }
+
+    #[test]
+    fn a_head_cut_anywhere_waits_for_the_rest() {
+        let head = b"OPTIONS sip:a@b SIP/2.0\r\nVia : SIP/2.0/UDP h\r\n  ;branch=z9hG4bK1\r\n\
+                     X-Empty:\nSubject:\r\n folded\r\nCall-ID: \t c \r\n\r\n";
+        for cut in 0..head.len() {
+            assert!(
+                matches!(index_head(&head[..cut]), Ok(None)),
+                "{:?}",
+                String::from_utf8_lossy(&head[..cut])
+            );
+        }
+        let index = index_head(head).unwrap().unwrap();
+        assert_eq!(index.head_len, head.len());
+        let values: Vec<_> = index
+            .entries
+            .iter()
+            .map(|e| String::from_utf8_lossy(&head[e.value.range()]).into_owned())
+            .collect();
+        assert_eq!(
+            values,
+            ["SIP/2.0/UDP h\r\n  ;branch=z9hG4bK1", "", "folded", "c"]
+        );
+        assert_eq!(index.entries[0].name, Some(HeaderName::Via));
+        assert_eq!(index.entries[1].name, None);
+    }
+
+    #[test]
+    fn the_first_content_length_is_read() {
+        let one = parse("OPTIONS sip:a@b SIP/2.0\r\nl: 4\r\n\r\nbody").unwrap();
+        assert_eq!(one.content_length(), Some(4));
+        let two =
+            parse("OPTIONS sip:a@b SIP/2.0\r\nl: 4\r\nContent-Length: 2\r\n\r\nbody").unwrap();
+        assert_eq!((two.content_length(), two.body().len()), (Some(4), 4));
+        let none = parse("OPTIONS sip:a@b SIP/2.0\r\n\r\nbody").unwrap();
+        assert_eq!(none.content_length(), None);
+        let bad = parse("OPTIONS sip:a@b SIP/2.0\r\nl: 4\r\nl: x\r\n\r\nbody").unwrap_err();
+        assert!(
+            matches!(
+                bad,
+                Error::Header {
+                    name: HeaderName::ContentLength,
+                    ..
+                }
+            ),
+            "{bad}"
         );
     }
 

