@@ -314,23 +314,39 @@ impl Api {
         let bound = listener.local_addr()?;
         let (router, shared) = self.build();
         let task = tokio::spawn(async move {
-            let sampler = tokio::spawn(async move {
+            // Stopped with the serving task, even when that is aborted:
+            // it holds the PBX's state, which must go at shutdown.
+            let _sampler = AbortOnDrop(tokio::spawn(async move {
                 let mut every = tokio::time::interval(Duration::from_secs(1));
                 loop {
                     every.tick().await;
                     shared.calls_per_second(shared.pbx.stats().calls);
                 }
-            });
+            }));
             accept(listener, router).await;
-            sampler.abort();
         });
         Ok((bound, task))
     }
 }
 
-/// Serves every connection `listener` accepts with `router`.
+/// Aborts its task when dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Serves every connection `listener` accepts with `router`. The
+/// connections' tasks end with this future (a `JoinSet` aborts them when
+/// dropped), so aborting the server lets go of the PBX's state even while
+/// clients keep connections alive.
 async fn accept(listener: TcpListener, router: Router) {
+    let mut connections = tokio::task::JoinSet::<()>::new();
     loop {
+        // Finished connections' results, so the set does not grow.
+        while connections.try_join_next().is_some() {}
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
@@ -342,7 +358,7 @@ async fn accept(listener: TcpListener, router: Router) {
             }
         };
         let router = router.clone();
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let service =
                 hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
                     request.extensions_mut().insert(ConnectInfo(peer));

@@ -123,6 +123,7 @@ fn records(recording: &std::path::Path) -> Vec<Cdr> {
 
 struct Server {
     base: String,
+    task: tokio::task::JoinHandle<()>,
     wav: Vec<u8>,
     pbx: Arc<FakePbx>,
     _dir: tempfile::TempDir,
@@ -171,9 +172,10 @@ async fn server(ip: &str, allows: &[&str]) -> Server {
         .with_routes(Scope::Control, control)
         .with_routes(Scope::Admin, admin);
     let address: SocketAddr = format!("{ip}:0").parse().unwrap();
-    let (bound, _task) = api.serve(address).await.unwrap();
+    let (bound, task) = api.serve(address).await.unwrap();
     Server {
         base: format!("http://{bound}"),
+        task,
         wav,
         pbx,
         _dir: dir,
@@ -633,4 +635,28 @@ async fn metrics_are_prometheus_text() {
     );
     assert_eq!(samples[r#"trunkline_webhook_outbox{kind="cdr"}"#], "4");
     assert!(samples.contains_key("trunkline_calls_per_second"));
+}
+
+#[tokio::test]
+async fn aborting_the_server_lets_go_of_the_pbx_despite_kept_alive_connections() {
+    let s = server("127.0.0.1", &["127.0.0.1/32"]).await;
+    // A client that keeps its connection open, as Prometheus does.
+    let client = client();
+    let response = client
+        .get(format!("{}/metrics", s.base))
+        .bearer_auth(READ_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap();
+    assert!(Arc::strong_count(&s.pbx) > 1);
+    s.task.abort();
+    for _ in 0..100 {
+        if Arc::strong_count(&s.pbx) == 1 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the PBX is still held: {}", Arc::strong_count(&s.pbx));
 }
