@@ -50,6 +50,16 @@ fn faulty_files_exit_1_with_every_fault_named_by_key() {
             ],
         ),
         (
+            "[api]\nkeys = [{ name = \"ops\", key = \"0123456789abcdef\", scope = \"owner\" }]\n",
+            &[
+                "api.keys[0].scope: unknown variant `owner`, expected one of `read`, `control`, `admin` (line 2)",
+            ],
+        ),
+        (
+            "[ami]\nallows = [\"10.0.0.0/33\"]\n",
+            &["ami.allows[0]: invalid network (CIDR) \"10.0.0.0/33\" (line 2)"],
+        ),
+        (
             "[calls]\nring_timeout_secs = 0\n",
             &["calls.ring_timeout_secs: must be at least 1"],
         ),

@@ -158,13 +158,21 @@ impl Pbx {
 
     /// `GET path` over HTTP/1.1: the status code and the body.
     pub fn get(&self, path: &str) -> (u16, String) {
+        self.get_as(path, None)
+    }
+
+    /// `GET path` with `Authorization: Bearer {key}` when a key is given.
+    pub fn get_as(&self, path: &str, key: Option<&str>) -> (u16, String) {
         let mut stream = TcpStream::connect(("127.0.0.1", self.http_port)).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
+        let authorization = key
+            .map(|key| format!("Authorization: Bearer {key}\r\n"))
+            .unwrap_or_default();
         write!(
             stream,
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{authorization}Connection: close\r\n\r\n"
         )
         .unwrap();
         let mut response = String::new();
@@ -174,6 +182,13 @@ impl Pbx {
         let (head, body) = response.split_once("\r\n\r\n").unwrap();
         let status = head.split(' ').nth(1).unwrap().parse().unwrap();
         (status, body.to_owned())
+    }
+
+    /// `GET path` with `key`, which must answer 200 with JSON.
+    pub fn json_as(&self, path: &str, key: &str) -> serde_json::Value {
+        let (status, body) = self.get_as(path, Some(key));
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str(&body).unwrap()
     }
 
     /// Waits (up to 10 s) until no call is in progress.

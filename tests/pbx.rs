@@ -27,16 +27,22 @@ fn health_answers_and_the_data_directory_is_made() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(keys.len(), 6, "{health}");
+    assert_eq!(keys.len(), 8, "{health}");
     assert_eq!(
         health["sip"],
         serde_json::json!({"transactions": 0, "dialogs": 0, "call_dialogs": 0}),
         "{health}"
     );
+    assert!(health["load"].is_number(), "{health}");
+    assert_eq!(health["calls_per_second"], 0.0, "{health}");
     // No trunk registers.
     assert_eq!(health["trunks"], serde_json::json!([]), "{health}");
 
     assert_eq!(pbx.get("/ami/v1/nothing").0, 404);
+    // No keys configured: the rest of the API refuses everyone.
+    let (status, body) = pbx.get("/console/call-records");
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains(r#""code":"unauthorized""#), "{body}");
     assert!(pbx.data().join("cdr.sqlite").is_file());
     assert!(pbx.data().join("recordings").is_dir());
     // Passwords given in the file are not printed.

@@ -290,6 +290,11 @@ impl Durable {
         }))
     }
 
+    /// The outbox, for its figures.
+    pub(crate) fn outbox(&self) -> Arc<Outbox> {
+        self.outbox.clone()
+    }
+
     /// Sends the registrar's events of the kinds `[proxy.locator_webhook]`
     /// lists to it.
     pub(crate) fn forward_registrations(

@@ -1,7 +1,7 @@
 //! `trunkline`, the reference PBX: reads one TOML file (or runs on the
 //! built-in defaults), wires the SIP, registrar and CDR crates together,
-//! serves a health endpoint, and shuts down gracefully on SIGTERM or
-//! Ctrl-C.
+//! serves the HTTP API (trunkline-api), and shuts down gracefully on
+//! SIGTERM or Ctrl-C.
 //!
 //! ```text
 //! trunkline                        run on the built-in configuration

@@ -92,7 +92,7 @@ pub(crate) async fn run(config: Config) -> Result<(), String> {
         &config,
         endpoint.clone(),
         registrar.clone(),
-        cdr,
+        cdr.clone(),
         client.as_ref(),
         stored_records,
     )?;
@@ -103,7 +103,8 @@ pub(crate) async fn run(config: Config) -> Result<(), String> {
         endpoint: endpoint.clone(),
         draining: AtomicBool::new(false),
     });
-    let (http_address, http) = crate::http::serve(config.http.address.0, state.clone())
+    let outbox = durable.as_ref().map(crate::hooks::Durable::outbox);
+    let (http_address, http) = crate::http::serve(&config, state.clone(), cdr, outbox)
         .await
         .map_err(|e| format!("starting HTTP on {}: {e}", config.http.address.0))?;
 

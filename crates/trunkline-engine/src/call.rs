@@ -1,6 +1,7 @@
 //! One call, from the caller's INVITE to the last BYE: the A leg, the
 //! forked B legs, the relay session and the call detail record.
 
+use crate::active::{ActiveCall, CallState, Listed};
 use crate::address::{SipAddress, transport_param};
 use crate::anchor::{self, MediaTarget};
 use crate::trunk::Trunk;
@@ -154,6 +155,8 @@ struct Call<L, U> {
     caller: String,
     /// Headers the routing adds to every B leg's INVITE.
     extra_headers: Vec<(String, String)>,
+    /// The call's entry in the engine's list of calls in progress.
+    listed: Listed,
 }
 
 /// Runs the call whose INVITE is `invite`, answering on `tx`.
@@ -220,8 +223,22 @@ pub(crate) async fn run<L, U>(
         callee: callee.clone(),
     });
     let caller_number = caller.number.clone();
+    let id = CdrId::generate();
+    let listed = Listed::insert(
+        &engine.shared.active_calls,
+        ActiveCall {
+            id: id.clone(),
+            call_id: call_id.clone(),
+            caller: caller_number.clone(),
+            callee: callee.clone(),
+            direction,
+            state: CallState::Trying,
+            started: now.into(),
+            answered_at: None,
+        },
+    );
     let record = CdrBuilder::new(CallStart {
-        id: CdrId::generate(),
+        id,
         call_id: call_id.clone(),
         caller,
         callee: Party::new(callee.as_str(), None),
@@ -245,13 +262,14 @@ pub(crate) async fn run<L, U>(
         call_id,
         caller: caller_number,
         extra_headers: Vec::new(),
+        listed,
     };
     call.flow(SipDirection::Received, &call.invite.clone(), peer);
     let hangup = call.ring_and_talk(&callee, &mut inputs).await;
     for dialog in std::mem::take(&mut call.dialogs) {
         engine.shared.by_dialog.remove(&dialog);
     }
-    let cdr = call.finish(hangup).await;
+    let (cdr, listed) = call.finish(hangup).await;
     let ended = CallEvent::Ended {
         call_id: cdr.call_id.clone(),
         disposition: cdr.disposition.as_str().to_owned(),
@@ -261,6 +279,7 @@ pub(crate) async fn run<L, U>(
     // hears it ended: a graceful shutdown that waits for the calls waits
     // for their records too, and a listener finds the record in the store.
     engine.store(cdr).await;
+    drop(listed);
     engine.shared.active.fetch_sub(1, Ordering::Relaxed);
     engine.emit(ended);
 }
@@ -740,6 +759,7 @@ where
                         if status.as_u16() >= 180 && !rang {
                             rang = true;
                             self.record.ringing(SystemTime::now());
+                            self.listed.update(|c| c.state = CallState::Ringing);
                             self.engine.emit(CallEvent::Ringing { call_id: self.call_id.clone() });
                         }
                         if status.as_u16() >= 180 {
@@ -774,7 +794,12 @@ where
                                 by: Side::Pbx,
                             };
                         }
-                        self.record.answered(SystemTime::now());
+                        let answered = SystemTime::now();
+                        self.record.answered(answered);
+                        self.listed.update(|c| {
+                            c.state = CallState::Answered;
+                            c.answered_at = Some(answered.into());
+                        });
                         self.start_recording();
                         self.engine.emit(CallEvent::Answered { call_id: self.call_id.clone() });
                         return Outcome::Answered { fork, dialog };
@@ -1138,14 +1163,16 @@ where
 
     /// Closes the media (the relay frees its ports), waits for the
     /// recording to be finished, and closes the record.
-    async fn finish(mut self, hangup: Hangup) -> trunkline_cdr::Cdr {
+    /// Its entry in the list of calls in progress comes back with the
+    /// record, to go once the record is stored.
+    async fn finish(mut self, hangup: Hangup) -> (trunkline_cdr::Cdr, Listed) {
         let ended = SystemTime::now();
         drop(self.media.take());
         if let Some(recording) = self.recording.take() {
             // Its tap closed with the session: the file is finished next.
             let _ = recording.await;
         }
-        self.record.end(ended, hangup)
+        (self.record.end(ended, hangup), self.listed)
     }
 }
 

@@ -22,6 +22,7 @@
 
 #![forbid(unsafe_code)]
 
+mod active;
 mod address;
 mod anchor;
 mod call;
@@ -30,6 +31,7 @@ mod records;
 mod registration;
 mod trunk;
 
+pub use active::{ActiveCall, CallState};
 pub use address::SipAddress;
 pub use registration::{TrunkRegistrations, TrunkStatus};
 pub use trunk::{Credentials, Trunk};
@@ -345,6 +347,8 @@ struct Shared<L, U> {
     accepting: AtomicBool,
     active: AtomicU64,
     calls: AtomicU64,
+    /// A summary of each call in progress, by record id.
+    active_calls: active::ActiveCalls,
     trunk_statuses: registration::Statuses,
 }
 
@@ -401,6 +405,7 @@ where
                 accepting: AtomicBool::new(true),
                 active: AtomicU64::new(0),
                 calls: AtomicU64::new(0),
+                active_calls: Default::default(),
                 trunk_statuses: Default::default(),
             }),
         })
@@ -419,6 +424,20 @@ where
             calls: self.shared.calls.load(Ordering::Relaxed),
             dialogs: self.shared.by_dialog.len() as u64,
         }
+    }
+
+    /// The calls in progress (ringing or answered), oldest first. Each
+    /// call keeps its summary up to date; the list is a copy, cheap for
+    /// the few thousand calls a node carries.
+    pub fn active_calls(&self) -> Vec<ActiveCall> {
+        let mut calls: Vec<ActiveCall> = self
+            .shared
+            .active_calls
+            .iter()
+            .map(|entry| entry.value().clone())
+            .collect();
+        calls.sort_by(|a, b| (a.started, &a.id).cmp(&(b.started, &b.id)));
+        calls
     }
 
     /// Starts keeping registered with every trunk whose `register` is set;

@@ -23,7 +23,7 @@ async fn an_answered_call_relays_media_and_leaves_a_record() {
     let mut bob = Phone::new("1002", "secret2", pbx.addr).await;
     bob.register().await;
 
-    let (mut invite, _) = alice.call("1002", alice.sdp("sendrecv")).await;
+    let (mut invite, call_id) = alice.call("1002", alice.sdp("sendrecv")).await;
     let (tx, offer) = bob.incoming().await;
     let offered_to_bob = media_of(&offer);
     assert_ne!(
@@ -36,6 +36,15 @@ async fn an_answered_call_relays_media_and_leaves_a_record() {
     let (ok, a_dialog) = alice.answered(&mut invite).await;
     let offered_to_alice = media_of(&ok);
     assert_ne!(offered_to_alice, bob.rtp.local_addr().unwrap());
+    // Listed as answered (the summary changes just after the 200 is sent).
+    let listed = answered_listing(&pbx.engine).await;
+    assert_eq!(
+        (listed.caller.as_str(), listed.callee.as_str()),
+        ("1001", "1002")
+    );
+    assert_eq!(listed.call_id, call_id);
+    assert!(listed.answered_at.is_some() && listed.answered_at >= Some(listed.started));
+    let listed_id = listed.id.clone();
 
     // Media both ways through the relay.
     alice.rtp.send_to(&rtp_packet(1), offered_to_alice).unwrap();
@@ -61,6 +70,7 @@ async fn an_answered_call_relays_media_and_leaves_a_record() {
     assert_eq!(records.len(), 1);
     let record = &records[0];
     assert_eq!(record.disposition, Disposition::Answered);
+    assert_eq!(record.id, listed_id, "the listing names the record to come");
     assert_eq!(
         (record.caller.number.as_str(), record.callee.number.as_str()),
         ("1001", "1002")
@@ -76,6 +86,20 @@ async fn an_answered_call_relays_media_and_leaves_a_record() {
         "{ladder:?}"
     );
     assert!(ladder.iter().any(|l| l.starts_with("BYE ")), "{ladder:?}");
+}
+
+/// The engine's only call in progress once it is listed as answered
+/// (waits up to 2 s).
+async fn answered_listing(engine: &TestEngine) -> trunkline_engine::ActiveCall {
+    for _ in 0..100 {
+        if let [call] = engine.active_calls().as_slice()
+            && call.state == trunkline_engine::CallState::Answered
+        {
+            return call.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("not listed as answered: {:?}", engine.active_calls());
 }
 
 fn rtp_packet(seq: u16) -> Vec<u8> {

@@ -136,6 +136,7 @@ async fn settle(pbx: &Pbx, alice: &Phone, bob: &trunkline_transaction::Endpoint)
         let engine = pbx.engine.stats();
         let idle = engine.active_calls == 0
             && engine.dialogs == 0
+            && pbx.engine.active_calls().is_empty()
             && pbx.endpoint.load() == (0, 0)
             && alice.endpoint.load() == (0, 0)
             && bob.load() == (0, 0);
@@ -147,8 +148,9 @@ async fn settle(pbx: &Pbx, alice: &Phone, bob: &trunkline_transaction::Endpoint)
         }
     }
     panic!(
-        "left behind: engine {:?}, PBX layer {:?}, caller {:?}, callee {:?}",
+        "left behind: engine {:?}, listed {:?}, PBX layer {:?}, caller {:?}, callee {:?}",
         pbx.engine.stats(),
+        pbx.engine.active_calls(),
         pbx.endpoint.load(),
         alice.endpoint.load(),
         bob.load()

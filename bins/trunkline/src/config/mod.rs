@@ -25,6 +25,8 @@ pub(crate) const DEFAULT: &str = include_str!("../default.toml");
 pub(crate) struct Config {
     pub(crate) sip: Sip,
     pub(crate) http: Http,
+    pub(crate) api: Api,
+    pub(crate) ami: Ami,
     pub(crate) data: Data,
     pub(crate) registrar: Registrar,
     pub(crate) media: Media,
@@ -129,6 +131,32 @@ impl Default for Http {
     fn default() -> Self {
         Http {
             address: Parsed(SocketAddr::from((Ipv4Addr::LOCALHOST, 8080))),
+        }
+    }
+}
+
+/// `[api]`: who may use the HTTP API.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Api {
+    /// None: only the health check answers.
+    pub(crate) keys: Vec<trunkline_api::ApiKey>,
+}
+
+/// `[ami]`: the addresses the `/ami/v1/` routes answer.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Ami {
+    pub(crate) allows: Vec<Parsed<ipnet::IpNet>>,
+}
+
+impl Default for Ami {
+    fn default() -> Self {
+        Ami {
+            allows: trunkline_api::default_ami_allows()
+                .into_iter()
+                .map(Parsed)
+                .collect(),
         }
     }
 }

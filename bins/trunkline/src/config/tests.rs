@@ -421,3 +421,51 @@ fn webhooks_are_checked_by_key() {
     assert_eq!(locator.timeout_ms, 5000);
     assert!(config.callrecord.unwrap().with_media);
 }
+
+#[test]
+fn api_keys_and_the_ami_allow_list_are_checked() {
+    let config = Config::parse(
+        "[api]\nkeys = [{ name = \"ops\", key = \"0123456789abcdef\", scope = \"admin\" }]\n\
+         [ami]\nallows = [\"10.0.0.0/8\", \"192.0.2.7\"]\n",
+    )
+    .unwrap();
+    assert_eq!(config.api.keys[0].scope, trunkline_api::Scope::Admin);
+    let allows: Vec<String> = config.ami.allows.iter().map(|n| n.0.to_string()).collect();
+    assert_eq!(allows, ["10.0.0.0/8", "192.0.2.7/32"]);
+    let defaults: Vec<String> = Config::parse("")
+        .unwrap()
+        .ami
+        .allows
+        .iter()
+        .map(|n| n.0.to_string())
+        .collect();
+    assert_eq!(defaults, ["127.0.0.1/32", "::1/128"]);
+
+    let found = faults(
+        "[api]\nkeys = [{ name = \"ops\", key = \"0123456789abcdef\", scope = \"root\" }]\n",
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("api.keys[0].scope: unknown variant `root`"),
+        "{found:?}"
+    );
+    assert_eq!(
+        faults("[ami]\nallows = [\"loopback\"]\n"),
+        ["ami.allows[0]: invalid network (CIDR) \"loopback\" (line 2)"]
+    );
+    assert_eq!(
+        faults(
+            "[api]\nkeys = [\n  { name = \"a\", key = \"short\", scope = \"read\" },\n  \
+             { name = \"a\", key = \"0123456789abcdef\", scope = \"read\" },\n  \
+             { name = \"\", key = \"0123456789abcdef\", scope = \"read\" },\n  \
+             { name = \"c\", key = \"0123456789 abcdef\", scope = \"read\" },\n]\n"
+        ),
+        [
+            "api.keys[0].key: must be at least 16 characters (a random token)",
+            "api.keys[1].name: \"a\" is named twice",
+            "api.keys[2].name: must not be empty",
+            "api.keys[2].key: the same key is given twice",
+            "api.keys[3].key: must be printable ASCII without spaces (it is sent in an HTTP header)",
+        ]
+    );
+}

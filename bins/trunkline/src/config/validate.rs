@@ -18,6 +18,7 @@ pub(super) fn check(config: &Config) -> Vec<ConfigError> {
     trunks(config, &extensions, &mut errors);
     routes(config, &extensions, &mut errors);
     hooks(config, &mut errors);
+    api(config, &mut errors);
     if config.calls.ring_timeout_secs == 0 {
         errors.push("calls.ring_timeout_secs", "must be at least 1");
     }
@@ -409,4 +410,39 @@ pub(super) fn check_replacement(rewrite: &str, regex: &regex::Regex) -> Result<(
         }
     }
     Ok(())
+}
+
+/// The shortest API key taken: 16 characters of a random token are far
+/// beyond guessing, and anything shorter is likely a placeholder.
+const MIN_KEY_LENGTH: usize = 16;
+
+/// API keys: named, long enough, sendable in a header, and each name and
+/// key given once.
+fn api(config: &Config, errors: &mut Errors) {
+    let mut names = BTreeSet::new();
+    for (i, key) in config.api.keys.iter().enumerate() {
+        let at = format!("api.keys[{i}]");
+        if key.name.trim().is_empty() {
+            errors.push(format!("{at}.name"), "must not be empty");
+        } else if !names.insert(key.name.as_str()) {
+            errors.push(
+                format!("{at}.name"),
+                format!("{:?} is named twice", key.name),
+            );
+        }
+        if key.key.chars().count() < MIN_KEY_LENGTH {
+            errors.push(
+                format!("{at}.key"),
+                format!("must be at least {MIN_KEY_LENGTH} characters (a random token)"),
+            );
+        } else if !key.key.chars().all(|c| c.is_ascii_graphic()) {
+            errors.push(
+                format!("{at}.key"),
+                "must be printable ASCII without spaces (it is sent in an HTTP header)",
+            );
+        }
+        if config.api.keys[..i].iter().any(|k| k.key == key.key) {
+            errors.push(format!("{at}.key"), "the same key is given twice");
+        }
+    }
 }

@@ -400,12 +400,16 @@ pub(crate) async fn next_ended(
 pub(crate) async fn idle(engine: &TestEngine) {
     for _ in 0..100 {
         let stats = engine.stats();
-        if stats.active_calls == 0 && stats.dialogs == 0 {
+        if stats.active_calls == 0 && stats.dialogs == 0 && engine.active_calls().is_empty() {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("calls left behind: {:?}", engine.stats());
+    panic!(
+        "calls left behind: {:?}, listed {:?}",
+        engine.stats(),
+        engine.active_calls()
+    );
 }
 
 pub(crate) fn stored(pbx: &Pbx) -> Vec<trunkline_cdr::Cdr> {

@@ -1,0 +1,414 @@
+//! The Trunkline HTTP API: the console's REST routes (call records, their
+//! recordings and SIP ladders, the calls in progress), the AMI's health
+//! check, Prometheus metrics and the OpenAPI document, on axum over hyper.
+//!
+//! ```text
+//! GET  /ami/v1/health                            open, AMI allow-list
+//! GET  /console/call-records?from&to&party&…     read
+//! POST /console/call-records   {"from":…}        read
+//! GET  /console/call-records/{id}                read
+//! GET  /console/call-records/{id}/sip-flow       read
+//! GET  /console/call-records/{id}/recording      read (Range: bytes=…)
+//! GET  /console/calls/active                     read
+//! GET  /metrics                                  read
+//! GET  /api/v1/openapi.json                      read
+//! ```
+//!
+//! Every route but the health check wants `Authorization: Bearer {key}`
+//! with a key from [`ApiConfig::keys`] whose [`Scope`] is at least the
+//! route's (`admin` ⊇ `control` ⊇ `read`): 401 without a known key, 403
+//! with too small a scope. Routes under `/ami/v1/` also answer only the
+//! addresses in [`ApiConfig::ami_allows`] (loopback by default); the
+//! health check needs nothing else, so a load balancer on an allowed
+//! address can probe it without a key. Every error is JSON,
+//! `{"error":{"code":"…","message":"…"}}`, with a code from
+//! [`error::CODES`]; a handler's panic is a 500 `internal`, never a
+//! dropped connection.
+//!
+//! The PBX is reached through the [`Pbx`] trait (the binary implements it
+//! over its engine and registrar), the records through a
+//! [`CdrStore`]. The write side (call commands,
+//! CRUD, JSON-RPC, the events WebSocket) slots in as more route groups
+//! behind [`Scope::Control`] and [`Scope::Admin`] guards.
+//!
+//! ```no_run
+//! # async fn run(pbx: std::sync::Arc<dyn trunkline_api::Pbx>,
+//! #              cdr: std::sync::Arc<dyn trunkline_cdr::CdrStore>) -> std::io::Result<()> {
+//! use trunkline_api::{Api, ApiConfig, ApiKey, Scope};
+//!
+//! let mut config = ApiConfig::default();
+//! config.keys.push(ApiKey { name: "ops".into(), key: "a-long-random-secret".into(), scope: Scope::Admin });
+//! let api = Api::new(config, pbx, cdr)
+//!     .with_metrics(|out: &mut trunkline_api::MetricsWriter| out.gauge("my_queue", "Queued.", 0.0));
+//! let (address, task) = api.serve("127.0.0.1:8080".parse().unwrap()).await?;
+//! # Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod auth;
+pub mod error;
+mod health;
+mod metrics;
+mod openapi;
+mod recording;
+mod records;
+
+pub use auth::{ApiKey, Caller, Scope};
+pub use error::ApiError;
+pub use metrics::{Family, MetricKind, MetricsSource, MetricsWriter};
+
+use auth::{Allows, Guard, Keys};
+use axum::extract::{ConnectInfo, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use ipnet::IpNet;
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tower::ServiceExt;
+use trunkline_cdr::CdrStore;
+use trunkline_engine::{ActiveCall, EngineStats, TrunkStatus};
+
+/// What the API reads from the running PBX.
+pub trait Pbx: Send + Sync + 'static {
+    /// Whether shutdown has begun (new calls are refused).
+    fn draining(&self) -> bool;
+    /// Time since the PBX started.
+    fn uptime(&self) -> Duration;
+    /// The engine's counters.
+    fn stats(&self) -> EngineStats;
+    /// Registered contact bindings.
+    fn registrations(&self) -> usize;
+    /// The registrations with trunks.
+    fn trunk_statuses(&self) -> Vec<TrunkStatus>;
+    /// The calls in progress.
+    fn active_calls(&self) -> Vec<ActiveCall>;
+    /// What the SIP stack holds.
+    fn sip_tables(&self) -> SipTables;
+}
+
+/// What the SIP stack holds; all three return to zero once nothing goes
+/// on (transactions linger up to 32 s for late retransmissions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct SipTables {
+    /// Live transactions.
+    pub transactions: usize,
+    /// Dialogs the transaction layer keeps.
+    pub dialogs: usize,
+    /// Dialogs the call engine routes to its calls.
+    pub call_dialogs: u64,
+}
+
+/// How the API is set up.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// The keys callers present. None: only the health check answers.
+    pub keys: Vec<ApiKey>,
+    /// The networks the `/ami/v1/` routes answer; loopback by default.
+    pub ami_allows: Vec<IpNet>,
+    /// The directory recordings are served from: a record's recording
+    /// elsewhere is not served. `None` serves none.
+    pub recordings: Option<PathBuf>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> ApiConfig {
+        ApiConfig {
+            keys: Vec::new(),
+            ami_allows: default_ami_allows(),
+            recordings: None,
+        }
+    }
+}
+
+/// `127.0.0.1/32` and `::1/128`.
+pub fn default_ami_allows() -> Vec<IpNet> {
+    vec![
+        IpNet::from(std::net::IpAddr::from([127, 0, 0, 1])),
+        IpNet::from(std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST)),
+    ]
+}
+
+/// Who may use a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No key; the AMI allow-list still applies under `/ami/v1/`.
+    Open,
+    /// A key of at least this scope.
+    Key(Scope),
+}
+
+/// One route the API serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteInfo {
+    /// `GET`, `POST`, …
+    pub method: &'static str,
+    /// The path, parameters as `{id}`.
+    pub path: &'static str,
+    /// Who may use it.
+    pub access: Access,
+}
+
+const fn route(method: &'static str, path: &'static str, access: Access) -> RouteInfo {
+    RouteInfo {
+        method,
+        path,
+        access,
+    }
+}
+
+const READ: Access = Access::Key(Scope::Read);
+
+/// Every route served (besides `HEAD` for each `GET`); the OpenAPI
+/// document describes each, and a test holds the two and the router to
+/// each other.
+pub const ROUTES: &[RouteInfo] = &[
+    route("GET", "/ami/v1/health", Access::Open),
+    route("GET", "/console/call-records", READ),
+    route("POST", "/console/call-records", READ),
+    route("GET", "/console/call-records/{id}", READ),
+    route("GET", "/console/call-records/{id}/sip-flow", READ),
+    route("GET", "/console/call-records/{id}/recording", READ),
+    route("GET", "/console/calls/active", READ),
+    route("GET", "/metrics", READ),
+    route("GET", "/api/v1/openapi.json", READ),
+];
+
+/// What the handlers share.
+pub(crate) struct Shared {
+    pub(crate) pbx: Arc<dyn Pbx>,
+    pub(crate) cdr: Arc<dyn CdrStore>,
+    pub(crate) recordings: Option<PathBuf>,
+    pub(crate) metrics: Vec<Box<dyn MetricsSource>>,
+    rate: Mutex<health::CallRate>,
+}
+
+impl Shared {
+    /// Calls started per second over the last minute, `calls` being the
+    /// count since start now.
+    pub(crate) fn calls_per_second(&self, calls: u64) -> f64 {
+        match self.rate.lock() {
+            Ok(mut rate) => rate.observe(Instant::now(), calls),
+            Err(poisoned) => poisoned.into_inner().observe(Instant::now(), calls),
+        }
+    }
+}
+
+/// The API, ready to serve or to hand its router to another server.
+pub struct Api {
+    config: ApiConfig,
+    shared: Shared,
+    /// Route groups added by the embedding program, each behind a scope.
+    extra: Vec<(Scope, Router)>,
+}
+
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A client that has not sent its request head by then is dropped, so
+/// idle connections cannot pile up.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Api {
+    /// The API over `pbx` and the records in `cdr`.
+    pub fn new(config: ApiConfig, pbx: Arc<dyn Pbx>, cdr: Arc<dyn CdrStore>) -> Api {
+        let shared = Shared {
+            pbx,
+            cdr,
+            recordings: config.recordings.clone(),
+            metrics: Vec::new(),
+            rate: Mutex::default(),
+        };
+        Api {
+            config,
+            shared,
+            extra: Vec::new(),
+        }
+    }
+
+    /// Adds `routes` (with their own state already given) behind keys of
+    /// at least `scope`. Errors, the fallback and the 405 answer stay the
+    /// API's. Paths must not clash with [`ROUTES`] (axum panics at
+    /// start-up if they do).
+    pub fn with_routes(mut self, scope: Scope, routes: Router) -> Api {
+        self.extra.push((scope, routes));
+        self
+    }
+
+    /// Adds `source`'s metrics to `/metrics`, after the PBX's own.
+    pub fn with_metrics(mut self, source: impl MetricsSource) -> Api {
+        self.shared.metrics.push(Box::new(source));
+        self
+    }
+
+    /// The router. The AMI allow-list needs the peer's address in each
+    /// request's extensions as `ConnectInfo<SocketAddr>` ([`Api::serve`]
+    /// puts it there; without it AMI routes answer 403). The call rate
+    /// is sampled when asked for; [`Api::serve`] also samples it every
+    /// second.
+    pub fn router(self) -> Router {
+        self.build().0
+    }
+
+    fn build(self) -> (Router, Arc<Shared>) {
+        let shared = Arc::new(self.shared);
+        let keys = Arc::new(Keys::new(&self.config.keys));
+        let guard = |scope| Guard {
+            keys: keys.clone(),
+            scope,
+        };
+        let allows = Allows(self.config.ami_allows.into());
+
+        let ami = Router::new()
+            .route("/ami/v1/health", get(health::health))
+            .route_layer(axum::middleware::from_fn_with_state(
+                allows,
+                auth::require_allowed,
+            ));
+        let read = Router::new()
+            .route(
+                "/console/call-records",
+                get(records::list).post(records::find),
+            )
+            .route("/console/call-records/{id}", get(records::one))
+            .route(
+                "/console/call-records/{id}/sip-flow",
+                get(records::sip_flow),
+            )
+            .route(
+                "/console/call-records/{id}/recording",
+                get(recording::recording),
+            )
+            .route("/console/calls/active", get(active_calls))
+            .route("/metrics", get(metrics::metrics))
+            .route("/api/v1/openapi.json", get(openapi_document))
+            .route_layer(axum::middleware::from_fn_with_state(
+                guard(Scope::Read),
+                auth::require_scope,
+            ));
+        // The write side adds groups here behind guard(Scope::Control)
+        // and guard(Scope::Admin); AMI commands go in `ami` with both.
+        let mut router = Router::new()
+            .merge(ami)
+            .merge(read)
+            .with_state(shared.clone());
+        for (scope, routes) in self.extra {
+            router = router.merge(routes.route_layer(axum::middleware::from_fn_with_state(
+                guard(scope),
+                auth::require_scope,
+            )));
+        }
+        let router = router
+            .fallback(error::no_route)
+            .method_not_allowed_fallback(error::wrong_method)
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+                error::panicked,
+            ));
+        (router, shared)
+    }
+
+    /// Binds `address` and serves the API on a task (HTTP/1.1, a 10 s
+    /// limit on request heads); the bound address (port 0 picks one) and
+    /// the task, to abort at shutdown.
+    pub async fn serve(self, address: SocketAddr) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
+        let listener = TcpListener::bind(address).await?;
+        let bound = listener.local_addr()?;
+        let (router, shared) = self.build();
+        let task = tokio::spawn(async move {
+            // Stopped with the serving task, even when that is aborted:
+            // it holds the PBX's state, which must go at shutdown.
+            let _sampler = AbortOnDrop(tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    every.tick().await;
+                    shared.calls_per_second(shared.pbx.stats().calls);
+                }
+            }));
+            accept(listener, router).await;
+        });
+        Ok((bound, task))
+    }
+}
+
+/// Aborts its task when dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Serves every connection `listener` accepts with `router`. The
+/// connections' tasks end with this future (a `JoinSet` aborts them when
+/// dropped), so aborting the server lets go of the PBX's state even while
+/// clients keep connections alive.
+async fn accept(listener: TcpListener, router: Router) {
+    let mut connections = tokio::task::JoinSet::<()>::new();
+    loop {
+        // Finished connections' results, so the set does not grow.
+        while connections.try_join_next().is_some() {}
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors, usually: pause rather than
+                // spin, and go on serving once some are free.
+                tracing::warn!("http accept: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let router = router.clone();
+        connections.spawn(async move {
+            let service =
+                hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    router.clone().oneshot(request)
+                });
+            let served = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            if let Err(e) = served {
+                tracing::debug!("http connection: {e}");
+            }
+        });
+    }
+}
+
+/// The calls in progress.
+#[derive(Debug, Serialize)]
+struct ActiveCalls {
+    calls: Vec<ActiveCall>,
+}
+
+/// `GET /console/calls/active`
+async fn active_calls(State(shared): State<Arc<Shared>>) -> Json<ActiveCalls> {
+    Json(ActiveCalls {
+        calls: shared.pbx.active_calls(),
+    })
+}
+
+/// `GET /api/v1/openapi.json`
+async fn openapi_document() -> Json<serde_json::Value> {
+    Json(openapi::document())
+}
+
+/// The OpenAPI 3.1 document of every route in [`ROUTES`].
+pub fn openapi() -> serde_json::Value {
+    openapi::document()
+}
