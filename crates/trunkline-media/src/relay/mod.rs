@@ -281,6 +281,11 @@ enum Command {
         id: SessionId,
         tap: Option<mpsc::Sender<Tapped>>,
     },
+    Mute {
+        id: SessionId,
+        leg: Leg,
+        muted: bool,
+    },
     Close(SessionId),
     Stop,
 }
@@ -467,6 +472,15 @@ impl Session {
             leg,
             payload_type,
         });
+    }
+
+    /// Stops relaying `leg`'s peer's audio to the other leg (and to the
+    /// tap), or starts again. Its RTCP still passes, and its packets still
+    /// latch and count in its statistics: the stream is alive, only not
+    /// heard.
+    pub fn set_muted(&self, leg: Leg, muted: bool) {
+        let id = self.id;
+        self.send(Command::Mute { id, leg, muted });
     }
 
     /// Copies every RTP packet relayed from now on, both legs, to a
