@@ -266,6 +266,8 @@ enum Command {
         leg: Leg,
         rtp: SocketAddr,
         rtcp: SocketAddr,
+        /// A new peer: the old one's latch goes.
+        replace: bool,
     },
     Srtp {
         id: SessionId,
@@ -451,8 +453,25 @@ impl Session {
     /// peer's SDP. `rtcp` is the peer's RTCP address (`a=rtcp`, port + 1,
     /// or the RTP address with rtcp-mux).
     pub fn set_remote(&self, leg: Leg, rtp: SocketAddr, rtcp: SocketAddr) {
+        self.remote(leg, rtp, rtcp, false);
+    }
+
+    /// A new peer on `leg` (a transfer): it sends to `rtp`/`rtcp` at once,
+    /// and the latch to the old peer's source is released so the new
+    /// peer's first packets latch.
+    pub fn replace_remote(&self, leg: Leg, rtp: SocketAddr, rtcp: SocketAddr) {
+        self.remote(leg, rtp, rtcp, true);
+    }
+
+    fn remote(&self, leg: Leg, rtp: SocketAddr, rtcp: SocketAddr, replace: bool) {
         let id = self.id;
-        self.send(Command::Remote { id, leg, rtp, rtcp });
+        self.send(Command::Remote {
+            id,
+            leg,
+            rtp,
+            rtcp,
+            replace,
+        });
     }
 
     /// Turns SRTP on `leg` on (or off with `None`), as the SDP exchange

@@ -221,8 +221,18 @@ impl Worker {
                 Command::Open(new) => self.open(*new),
                 Command::Close(id) => self.close(id),
                 Command::Stop => return false,
-                Command::Remote { id, leg, rtp, rtcp } => {
+                Command::Remote {
+                    id,
+                    leg,
+                    rtp,
+                    rtcp,
+                    replace,
+                } => {
                     if let Some(leg) = self.leg_mut(id, leg) {
+                        if replace {
+                            leg.rtp_remote = Remote::default();
+                            leg.rtcp_remote = Remote::default();
+                        }
                         // The SDP address holds until the peer's own
                         // packets say otherwise.
                         if !leg.rtp_remote.latched {
