@@ -508,8 +508,7 @@ where
         };
         if !plain(&originate.caller) || !plain(&originate.callee) {
             return Err(CommandError::Invalid(
-                "caller and callee are numbers or extensions (letters, digits, + - _ . * #)"
-                    .into(),
+                "caller and callee are numbers or extensions (letters, digits, + - _ . * #)".into(),
             ));
         }
         let call_id = format!("{}@trunkline", trunkline_transaction::new_tag());
@@ -679,6 +678,21 @@ where
     fn send_response(&self, tx: ServerTxId, response: &Message) {
         if let Err(e) = self.shared.endpoint.respond(tx, response) {
             tracing::debug!("response not sent: {e}");
+        }
+    }
+
+    /// Hangs up one dialog, waiting (bounded) for the answer.
+    async fn bye_dialog(&self, dialog: &DialogId) {
+        let endpoint = &self.shared.endpoint;
+        let Ok(bye) = endpoint
+            .request_in_dialog(dialog, Method::Bye)
+            .and_then(|b| b.build().map_err(trunkline_transaction::Error::Build))
+        else {
+            return;
+        };
+        if let Ok(mut client) = endpoint.send_in_dialog(dialog, bye) {
+            let limit = self.shared.config.request_timeout;
+            let _ = tokio::time::timeout(limit, client.final_response()).await;
         }
     }
 
