@@ -491,6 +491,12 @@ where
         outcome.await.unwrap_or(Err(CommandError::Ended))
     }
 
+    /// Whether a call in progress answers to `call` (its record id, or
+    /// the Call-ID of either of its dialogs).
+    pub fn has_call(&self, call: &str) -> bool {
+        self.shared.controls.contains_key(call)
+    }
+
     /// Starts a click-to-dial call and returns its id (the Call-ID of the
     /// caller's dialog) at once; its progress comes as [`CallEvent`]s.
     /// The call's media is anchored in the relay, so it needs one.
