@@ -414,6 +414,8 @@ async fn accept(listener: TcpListener, router: Router) {
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service)
+                // WebSocket routes take the connection over.
+                .with_upgrades()
                 .await;
             if let Err(e) = served {
                 tracing::debug!("http connection: {e}");

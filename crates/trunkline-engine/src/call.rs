@@ -28,7 +28,9 @@ use trunkline_media::relay::{Leg, Session, SessionOptions};
 use trunkline_media::sdp::{Direction as SdpDirection, Sdp};
 use trunkline_registrar::{Binding, Locator, UserBackend};
 use trunkline_sip::{HeaderName, Message, MessageBuilder, Method, StatusCode};
-use trunkline_transaction::{ClientEvent, ClientTxId, DialogId, Peer, ServerTxId, new_tag};
+use trunkline_transaction::{
+    ClientEvent, ClientTxId, DialogId, Peer, ServerTxId, Transport, new_tag,
+};
 
 const SDP: &str = "application/sdp";
 
@@ -685,7 +687,8 @@ where
     }
 
     /// The callee's live contacts: registered at the address the caller
-    /// dialled, or at our domain.
+    /// dialled, at our domain, or at our own address (phones set up with
+    /// the PBX's IP address register there).
     async fn contacts(&self, callee: &str) -> Vec<Binding> {
         if callee.is_empty() {
             return Vec::new();
@@ -697,7 +700,21 @@ where
             .uri()
             .and_then(|uri| Some(uri.as_sip()?.host().to_string().to_ascii_lowercase()));
         let domain = self.engine.shared.config.domain.to_ascii_lowercase();
-        for host in dialled_host.into_iter().chain([domain]) {
+        let endpoint = &self.engine.shared.endpoint;
+        let own = [Transport::Udp, Transport::Tcp]
+            .into_iter()
+            .filter_map(|transport| endpoint.local_addr(transport))
+            .map(|addr| match addr.ip() {
+                std::net::IpAddr::V4(ip) => ip.to_string(),
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            });
+        let mut hosts: Vec<String> = dialled_host
+            .into_iter()
+            .chain([domain])
+            .chain(own)
+            .collect();
+        hosts.dedup();
+        for host in hosts {
             let aor = format!("sip:{callee}@{host}");
             match registrar.locator().lookup(&aor, now).await {
                 Ok(bindings) if !bindings.is_empty() => return bindings,

@@ -138,6 +138,11 @@ where
         let ring_timeout = shared.config.ring_timeout;
         let phones = self.contacts(caller).await;
         if phones.is_empty() {
+            tracing::info!(
+                call_id = self.call_id,
+                caller,
+                "click-to-dial: the caller has no phone registered"
+            );
             return Err(Hangup::new(HangupCause::Rejected, Some(480), Side::Caller));
         }
         let stage: Vec<_> = phones
