@@ -163,6 +163,19 @@ impl Pbx {
 
     /// `GET path` with `Authorization: Bearer {key}` when a key is given.
     pub fn get_as(&self, path: &str, key: Option<&str>) -> (u16, String) {
+        self.request("GET", path, key, None)
+    }
+
+    /// `method path` over HTTP/1.1, with `Authorization: Bearer {key}`
+    /// when a key is given and `body` as JSON: the status code and the
+    /// body.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> (u16, String) {
         let mut stream = TcpStream::connect(("127.0.0.1", self.http_port)).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
@@ -170,9 +183,17 @@ impl Pbx {
         let authorization = key
             .map(|key| format!("Authorization: Bearer {key}\r\n"))
             .unwrap_or_default();
+        let body = body.map(ToString::to_string);
+        let content = body.as_ref().map_or(String::new(), |body| {
+            format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            )
+        });
         write!(
             stream,
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{authorization}Connection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{authorization}{content}Connection: close\r\n\r\n{}",
+            body.unwrap_or_default()
         )
         .unwrap();
         let mut response = String::new();
