@@ -3,7 +3,9 @@
 //! route made through the API register and carry a SIPp call, and come
 //! back after a restart; a reload of the routes from the edited file
 //! while a call goes on, which is not dropped; the dialogs listed; a
-//! shutdown asked through the AMI ends the process with 0.
+//! trunk made through the API registers with a SIPp carrier, carries a
+//! call out and unregisters when deleted; a shutdown asked through the
+//! AMI ends the process with 0.
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
@@ -373,4 +375,68 @@ fn a_shutdown_asked_through_the_ami_drains_and_exits_0() {
     let code = pbx.process.exit_code(Duration::from_secs(20));
     assert_eq!(code, Some(0), "{}", pbx.log());
     assert!(pbx.log().contains("POST /ami/v1/shutdown"), "{}", pbx.log());
+}
+
+/// The trunk's state in the health document, if it is listed.
+fn trunk_status(pbx: &Pbx, name: &str) -> Option<Value> {
+    let health = pbx.health();
+    let trunks = health["trunks"].as_array().unwrap();
+    trunks.iter().find(|t| t["name"] == name).cloned()
+}
+
+#[test]
+fn a_trunk_made_through_the_api_registers_carries_a_call_and_unregisters_when_deleted() {
+    // The carrier of tests/trunks.rs: a registration, a call to
+    // +442071234567, the unregistration.
+    let pbx = Pbx::start(&config());
+    let (mut carrier, carrier_port) = carrier();
+    let trunk = json!({"name": "api-carrier", "uri": format!("sip:127.0.0.2:{carrier_port}"),
+        "username": "acct1234", "password": "carrier-secret", "register": true});
+    assert_eq!(
+        admin(&pbx, "POST", "/console/sip-trunk", Some(trunk)).0,
+        201
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while trunk_status(&pbx, "api-carrier").is_none_or(|t| t["registered"] != true) {
+        assert!(Instant::now() < deadline, "not registered: {}", pbx.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let route = json!({"name": "api-out", "match": {"prefix": "8"}, "rewrite": "+44",
+        "to": {"trunk": "api-carrier"}});
+    assert_eq!(admin(&pbx, "POST", "/console/routing", Some(route)).0, 201);
+    call_as_1001(&pbx, "call_answered.xml", "82071234567");
+    pbx.wait_idle();
+    let records = records(&pbx);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(
+        records[0].destination_channel.as_deref(),
+        Some("trunk/api-carrier")
+    );
+
+    // Deleted (its route first): unregistered before the answer, and no
+    // longer in the health document.
+    assert_eq!(
+        admin(&pbx, "DELETE", "/console/routing/api-out", None).0,
+        204
+    );
+    assert_eq!(
+        admin(&pbx, "DELETE", "/console/sip-trunk/api-carrier", None).0,
+        204
+    );
+    assert!(
+        trunk_status(&pbx, "api-carrier").is_none(),
+        "{}",
+        pbx.health()
+    );
+    assert!(
+        pbx.log().contains("unregistered from the trunk"),
+        "{}",
+        pbx.log()
+    );
+    assert_eq!(
+        carrier.exit_code(Duration::from_secs(20)),
+        Some(0),
+        "{}",
+        pbx.log()
+    );
 }

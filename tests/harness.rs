@@ -350,6 +350,25 @@ pub fn records(pbx: &Pbx) -> Vec<trunkline_cdr::Cdr> {
     store.query(&CdrQuery::default()).unwrap().records
 }
 
+/// SIPp as a carrier on 127.0.0.2 (`carrier_uas.xml`) for three calls:
+/// the PBX's registration, a call to +442071234567, the unregistration.
+/// Returns once it listens, with its port.
+pub fn carrier() -> (Reaped, u16) {
+    let port = free_port();
+    let mut command = trunkline_testkit::sipp();
+    command
+        .args(["-sf", &scenario_path("carrier_uas.xml")])
+        .args(["-i", "127.0.0.2", "-t", "u1"])
+        .args(["-p", &port.to_string(), "-m", "3"])
+        // Our REGISTERs share a Call-ID (RFC 3261 §10.2.4): SIPp must take
+        // the unregistration as a new call, not a message of an ended one.
+        .args(["-deadcall_wait", "0"])
+        .args(["-mp", &free_port().to_string()]);
+    let carrier = Reaped::spawn(&mut command);
+    wait_listener(port);
+    (carrier, port)
+}
+
 /// The path of SIPp scenario `name`, in this folder's `sipp/`.
 pub fn scenario_path(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -56,23 +56,31 @@ trait Entry: Serialize + DeserializeOwned + Clone + PartialEq + Send + Sync + 's
     fn hide_secrets(&self, _shown: &mut Map<String, Value>) {}
 }
 
+/// An entry kind's lists, in the file and among the API's: `$field` of
+/// both.
+macro_rules! sections {
+    ($field:ident) => {
+        fn section(config: &Config) -> &Vec<Self> {
+            &config.$field
+        }
+        fn section_mut(config: &mut Config) -> &mut Vec<Self> {
+            &mut config.$field
+        }
+        fn made(api: &Entries) -> &Vec<Self> {
+            &api.$field
+        }
+        fn made_mut(api: &mut Entries) -> &mut Vec<Self> {
+            &mut api.$field
+        }
+    };
+}
+
 impl Entry for config::Extension {
     const RESOURCE: Resource = Resource::Extensions;
     fn id(&self) -> &str {
         &self.number
     }
-    fn section(config: &Config) -> &Vec<Self> {
-        &config.extensions
-    }
-    fn section_mut(config: &mut Config) -> &mut Vec<Self> {
-        &mut config.extensions
-    }
-    fn made(api: &Entries) -> &Vec<Self> {
-        &api.extensions
-    }
-    fn made_mut(api: &mut Entries) -> &mut Vec<Self> {
-        &mut api.extensions
-    }
+    sections!(extensions);
     fn keep_secret(&mut self, stored: &Self) {
         if self.password.is_none() && self.ha1.is_none() {
             self.password.clone_from(&stored.password);
@@ -102,18 +110,7 @@ impl Entry for config::Trunk {
     fn id(&self) -> &str {
         &self.name
     }
-    fn section(config: &Config) -> &Vec<Self> {
-        &config.trunks
-    }
-    fn section_mut(config: &mut Config) -> &mut Vec<Self> {
-        &mut config.trunks
-    }
-    fn made(api: &Entries) -> &Vec<Self> {
-        &api.trunks
-    }
-    fn made_mut(api: &mut Entries) -> &mut Vec<Self> {
-        &mut api.trunks
-    }
+    sections!(trunks);
     fn keep_secret(&mut self, stored: &Self) {
         if self.password.is_none() && self.username.is_some() {
             self.password.clone_from(&stored.password);
@@ -130,18 +127,7 @@ impl Entry for config::Route {
     fn id(&self) -> &str {
         &self.name
     }
-    fn section(config: &Config) -> &Vec<Self> {
-        &config.routes
-    }
-    fn section_mut(config: &mut Config) -> &mut Vec<Self> {
-        &mut config.routes
-    }
-    fn made(api: &Entries) -> &Vec<Self> {
-        &api.routes
-    }
-    fn made_mut(api: &mut Entries) -> &mut Vec<Self> {
-        &mut api.routes
-    }
+    sections!(routes);
 }
 
 /// The entry as the API shows it: its fields, `source`, secrets hidden.
@@ -619,8 +605,8 @@ impl Console {
     }
 }
 
-/// `added`, `changed` (`same` says no) and `removed` names, for `acl`
-/// (whose entries are only ever changed) the same.
+/// The ids `after` adds to `before`, changes (`same` says they differ)
+/// and removes.
 fn diff<E: Entry>(before: &[E], after: &[E], same: impl Fn(&E, &E) -> bool) -> Map<String, Value> {
     let mut added = Vec::new();
     let mut changed = Vec::new();
