@@ -163,22 +163,25 @@ impl Pbx {
 
     /// `GET path` with `Authorization: Bearer {key}` when a key is given.
     pub fn get_as(&self, path: &str, key: Option<&str>) -> (u16, String) {
-        self.request_as("GET", path, key, None)
+        self.request("GET", path, key, None)
     }
 
     /// `POST path` with a JSON body and `key`: the status code and the
     /// body.
     pub fn post_as(&self, path: &str, key: &str, json: &str) -> (u16, String) {
-        self.request_as("POST", path, Some(key), Some(json))
+        let body: serde_json::Value = serde_json::from_str(json).unwrap();
+        self.request("POST", path, Some(key), Some(&body))
     }
 
-    /// `method path` over HTTP/1.1, with a key and a JSON body if given.
-    pub fn request_as(
+    /// `method path` over HTTP/1.1, with `Authorization: Bearer {key}`
+    /// when a key is given and `body` as JSON: the status code and the
+    /// body.
+    pub fn request(
         &self,
         method: &str,
         path: &str,
         key: Option<&str>,
-        json: Option<&str>,
+        body: Option<&serde_json::Value>,
     ) -> (u16, String) {
         let mut stream = TcpStream::connect(("127.0.0.1", self.http_port)).unwrap();
         stream
@@ -187,16 +190,17 @@ impl Pbx {
         let authorization = key
             .map(|key| format!("Authorization: Bearer {key}\r\n"))
             .unwrap_or_default();
-        let body = json.map_or(String::new(), |json| {
+        let body = body.map(ToString::to_string);
+        let content = body.as_ref().map_or(String::new(), |body| {
             format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{json}",
-                json.len()
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
             )
         });
-        let end = if json.is_some() { "" } else { "\r\n" };
         write!(
             stream,
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{authorization}Connection: close\r\n{end}{body}"
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{authorization}{content}Connection: close\r\n\r\n{}",
+            body.unwrap_or_default()
         )
         .unwrap();
         let mut response = String::new();
@@ -351,6 +355,25 @@ pub fn phones_done(pbx: &Pbx, phones: Vec<(&str, Reaped)>) {
 pub fn records(pbx: &Pbx) -> Vec<trunkline_cdr::Cdr> {
     let store = SqliteCdrStore::open(pbx.data().join("cdr.sqlite")).unwrap();
     store.query(&CdrQuery::default()).unwrap().records
+}
+
+/// SIPp as a carrier on 127.0.0.2 (`carrier_uas.xml`) for three calls:
+/// the PBX's registration, a call to +442071234567, the unregistration.
+/// Returns once it listens, with its port.
+pub fn carrier() -> (Reaped, u16) {
+    let port = free_port();
+    let mut command = trunkline_testkit::sipp();
+    command
+        .args(["-sf", &scenario_path("carrier_uas.xml")])
+        .args(["-i", "127.0.0.2", "-t", "u1"])
+        .args(["-p", &port.to_string(), "-m", "3"])
+        // Our REGISTERs share a Call-ID (RFC 3261 §10.2.4): SIPp must take
+        // the unregistration as a new call, not a message of an ended one.
+        .args(["-deadcall_wait", "0"])
+        .args(["-mp", &free_port().to_string()]);
+    let carrier = Reaped::spawn(&mut command);
+    wait_listener(port);
+    (carrier, port)
 }
 
 /// The path of SIPp scenario `name`, in this folder's `sipp/`.

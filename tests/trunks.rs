@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use trunkline_cdr::{Direction, Disposition};
 use trunkline_e2e::{EXTENSIONS, Pbx, call_as_1001, phone, phones_done, records};
-use trunkline_testkit::{Reaped, free_port, wait_listener};
+use trunkline_testkit::{Reaped, free_port};
 
 const CARRIER: &str = "127.0.0.2";
 
@@ -57,16 +57,7 @@ fn wait_registered(pbx: &Pbx) {
 /// and the unregistration at shutdown: the carrier's three calls.
 #[test]
 fn the_pbx_registers_with_a_trunk_calls_out_through_it_and_unregisters() {
-    let carrier_port = free_port();
-    let mut carrier = sipp_command("carrier_uas.xml");
-    carrier
-        .args(["-p", &carrier_port.to_string(), "-m", "3"])
-        // Our REGISTERs share a Call-ID (RFC 3261 §10.2.4): SIPp must take
-        // the unregistration as a new call, not a message of an ended one.
-        .args(["-deadcall_wait", "0"])
-        .args(["-mp", &free_port().to_string()]);
-    let mut carrier = Reaped::spawn(&mut carrier);
-    wait_listener(carrier_port);
+    let (mut carrier, carrier_port) = trunkline_e2e::carrier();
 
     let mut pbx = Pbx::start(&trunk_config(carrier_port, "register = true"));
     wait_registered(&pbx);

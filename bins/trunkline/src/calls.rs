@@ -4,7 +4,7 @@
 
 use crate::config::{self, Config, Match, Target};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use trunkline_cdr::{Cdr, CdrStore};
@@ -14,16 +14,17 @@ use trunkline_engine::{
     Router, Routing, Strategy, Trunk,
 };
 use trunkline_media::relay::{Relay, RelayConfig};
-use trunkline_registrar::{MemoryLocator, StaticUsers};
+use trunkline_registrar::MemoryLocator;
 use trunkline_transaction::Endpoint;
 
 /// The engine over the binary's registrar.
-pub(crate) type CallEngine = Engine<MemoryLocator, StaticUsers>;
+pub(crate) type CallEngine = Engine<MemoryLocator, crate::pbx::LiveUsers>;
 
 /// Starts the relay and builds the engine; the caller runs
 /// [`Engine::run`] on the endpoint's events. With `client`, calls are
 /// routed by `[proxy.http_router]` when configured; stored records go to
-/// `stored_records` (the CDR push) when given.
+/// `stored_records` (the CDR push) when given. The static routes are
+/// returned too, to be replaced while the engine runs.
 pub(crate) fn engine(
     config: &Config,
     endpoint: Endpoint,
@@ -31,7 +32,7 @@ pub(crate) fn engine(
     cdr: Arc<dyn CdrStore>,
     client: Option<&trunkline_webhooks::Client>,
     stored_records: Option<mpsc::Sender<Cdr>>,
-) -> Result<CallEngine, String> {
+) -> Result<(CallEngine, Routes), String> {
     let media = &config.media;
     let (relay, mut events) = Relay::start(RelayConfig {
         address: media.address.0,
@@ -54,18 +55,29 @@ pub(crate) fn engine(
         (Some(settings), Some(client)) => Some(Arc::new(crate::hooks::HttpRouter::new(
             settings,
             client.clone(),
-            routes,
+            routes.clone(),
             &config.sip.realm,
         )?)),
-        _ => Some(Arc::new(routes)),
+        _ => Some(Arc::new(routes.clone())),
     };
     engine.stored_records = stored_records;
-    engine.trunks = trunks.into_values().collect();
+    engine.trunks = in_order(config, &trunks);
     engine.ring_timeout = Duration::from_secs(config.calls.ring_timeout_secs);
     engine.record = config.recording.enabled;
     engine.recordings = Some(config.recording_dir());
-    Engine::new(engine, endpoint, registrar, Some(relay), Some(cdr))
-        .map_err(|e| format!("starting the call record writer: {e}"))
+    let engine = Engine::new(engine, endpoint, registrar, Some(relay), Some(cdr))
+        .map_err(|e| format!("starting the call record writer: {e}"))?;
+    Ok((engine, routes))
+}
+
+/// `trunks` in the order of `config.trunks`: an inbound call goes to the
+/// first whose ACL admits its source.
+pub(crate) fn in_order(config: &Config, trunks: &HashMap<String, Arc<Trunk>>) -> Vec<Arc<Trunk>> {
+    config
+        .trunks
+        .iter()
+        .filter_map(|entry| trunks.get(&entry.name).cloned())
+        .collect()
 }
 
 /// The `[[trunks]]` by name.
@@ -100,17 +112,22 @@ fn media_proxy(setting: config::MediaProxy) -> MediaProxy {
 /// `[[routes]]`, `[[groups]]` and `[[trunks]]` as the engine's router:
 /// the first route whose `match` takes the dialled number sends it to an
 /// extension, a group's members, or out through a trunk as its `rewrite`
-/// makes it.
+/// makes it. Clones share one table, which [`Routes::set`] replaces for
+/// the calls routed from then on (calls in progress keep their routing).
+#[derive(Debug, Clone)]
+pub(crate) struct Routes(Arc<RwLock<Arc<Table>>>);
+
+/// The routes in force.
 #[derive(Debug)]
-pub(crate) struct Routes {
+struct Table {
     routes: Vec<config::Route>,
     groups: HashMap<String, Vec<String>>,
     trunks: HashMap<String, Arc<Trunk>>,
 }
 
-impl Routes {
-    pub(crate) fn new(config: &Config, trunks: &HashMap<String, Arc<Trunk>>) -> Routes {
-        Routes {
+impl Table {
+    fn new(config: &Config, trunks: &HashMap<String, Arc<Trunk>>) -> Table {
+        Table {
             routes: config.routes.clone(),
             groups: config
                 .groups
@@ -119,6 +136,25 @@ impl Routes {
                 .collect(),
             trunks: trunks.clone(),
         }
+    }
+}
+
+impl Routes {
+    pub(crate) fn new(config: &Config, trunks: &HashMap<String, Arc<Trunk>>) -> Routes {
+        Routes(Arc::new(RwLock::new(Arc::new(Table::new(config, trunks)))))
+    }
+
+    /// Replaces the table with `config`'s routes and groups over `trunks`.
+    pub(crate) fn set(&self, config: &Config, trunks: &HashMap<String, Arc<Trunk>>) {
+        let table = Arc::new(Table::new(config, trunks));
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = table;
+    }
+
+    fn table(&self) -> Arc<Table> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -152,13 +188,14 @@ impl Routes {
         if dialled.is_empty() {
             return None;
         }
-        let route = self.routes.iter().find(|route| match &route.matches {
+        let table = self.table();
+        let route = table.routes.iter().find(|route| match &route.matches {
             Match::Prefix(prefix) => dialled.starts_with(prefix.as_str()),
             Match::Regex(pattern) => pattern.regex().is_match(dialled),
         })?;
         let targets = match &route.to {
             Target::Extension(number) => vec![engine::Target::Extension(number.clone())],
-            Target::Group(group) => self
+            Target::Group(group) => table
                 .groups
                 .get(group)?
                 .iter()
@@ -167,7 +204,7 @@ impl Routes {
                 .collect(),
             Target::Trunk(name) => vec![engine::Target::Trunk {
                 // check-config made sure the trunk exists.
-                trunk: self.trunks.get(name)?.clone(),
+                trunk: table.trunks.get(name)?.clone(),
                 number: rewrite(route, dialled),
             }],
         };

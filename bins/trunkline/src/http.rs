@@ -1,6 +1,7 @@
 //! The HTTP side: trunkline-api's router over this PBX's state, with the
 //! keys and allow-list of `[api]` and `[ami]`, the CDR store and the
-//! recordings directory, and the webhook outbox's figures in `/metrics`.
+//! recordings directory, the webhook outbox's figures in `/metrics`, and
+//! the console (CRUD, reloads, shutdown, dialogs).
 
 use crate::config::Config;
 use crate::pbx::State;
@@ -83,13 +84,15 @@ pub(crate) async fn serve(
     state: Arc<State>,
     cdr: Arc<dyn CdrStore>,
     outbox: Option<Arc<Outbox>>,
+    console: Arc<crate::console::Console>,
 ) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
     let api_config = ApiConfig {
         keys: config.api.keys.clone(),
         ami_allows: config.ami.allows.iter().map(|net| net.0).collect(),
         recordings: Some(config.recording_dir()),
     };
-    let mut api = Api::new(api_config, state, cdr);
+    let mut api = Api::new(api_config, state, cdr).with_admin(console.clone());
+    console.set_allow_list(api.ami_allow_list());
     if let Some(outbox) = outbox {
         api = api.with_metrics(move |out: &mut MetricsWriter| outbox_metrics(&outbox, out));
     }

@@ -18,6 +18,7 @@
 
 mod calls;
 mod config;
+mod console;
 mod hooks;
 mod http;
 mod pbx;
@@ -86,14 +87,14 @@ fn main() -> ExitCode {
             Err(()) => ExitCode::FAILURE,
         },
         Command::Run(file) => {
-            let config = match file {
-                Some(file) => load(&file),
+            let config = match &file {
+                Some(file) => load(file),
                 None => {
                     Config::parse(config::DEFAULT).map_err(|errors| report("built-in", &errors))
                 }
             };
             match config {
-                Ok(config) => run(config),
+                Ok(config) => run(config, file.map(Into::into)),
                 Err(()) => ExitCode::FAILURE,
             }
         }
@@ -116,7 +117,7 @@ fn report(file: &str, errors: &[ConfigError]) {
     eprintln!("{file}: {} error{s} in the configuration", errors.len());
 }
 
-fn run(config: Config) -> ExitCode {
+fn run(config: Config, file: Option<std::path::PathBuf>) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -134,7 +135,7 @@ fn run(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(pbx::run(config));
+    let result = runtime.block_on(pbx::run(config, file));
     // Whatever a task still holds is dropped now; none should take long.
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {

@@ -3,19 +3,52 @@
 
 use crate::calls::{self, CallEngine};
 use crate::config::{Config, DigestAlgorithm, TransportName};
-use std::sync::Arc;
+use crate::console::{self, Console};
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::broadcast::error::RecvError;
 use trunkline_cdr::{CdrStore, SqliteCdrStore};
-use trunkline_registrar::{Algorithm, MemoryLocator, RegistrarConfig, Secret, StaticUsers, User};
+use trunkline_registrar::{
+    Algorithm, BackendError, Lookup, MemoryLocator, RegistrarConfig, Secret, StaticUsers, User,
+    UserBackend,
+};
 use trunkline_transaction::transport::{Listener, TlsIdentity, TransportConfig};
 use trunkline_transaction::{Endpoint, EndpointConfig, Transport};
 
 /// The registrar as the binary runs it: bindings in memory, accounts from
-/// the configuration.
-pub(crate) type Registrar = trunkline_registrar::Registrar<MemoryLocator, StaticUsers>;
+/// the configuration and the console.
+pub(crate) type Registrar = trunkline_registrar::Registrar<MemoryLocator, LiveUsers>;
+
+/// The accounts in force: clones share them, and [`LiveUsers::set`]
+/// replaces them for every lookup from then on (a REGISTER or INVITE
+/// being authenticated sees the old or the new set, whole).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LiveUsers(Arc<RwLock<Arc<StaticUsers>>>);
+
+impl LiveUsers {
+    pub(crate) fn new(users: StaticUsers) -> LiveUsers {
+        LiveUsers(Arc::new(RwLock::new(Arc::new(users))))
+    }
+
+    pub(crate) fn set(&self, users: StaticUsers) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(users);
+    }
+}
+
+impl UserBackend for LiveUsers {
+    async fn lookup(&self, username: &str, realm: &str) -> Result<Lookup, BackendError> {
+        let users = self
+            .0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        users.lookup(username, realm).await
+    }
+}
 
 /// What the SIP and HTTP sides share.
 pub(crate) struct State {
@@ -41,11 +74,17 @@ impl State {
 /// How often lapsed registrations are removed.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
+/// How long a shutdown asked through the API waits for its answer to
+/// leave.
+const ANSWER_GRACE: Duration = Duration::from_millis(200);
+
 /// How often a draining shutdown looks at the calls left.
 const DRAIN_POLL: Duration = Duration::from_millis(100);
 
-/// Runs the PBX until SIGTERM or SIGINT, then drains and returns.
-pub(crate) async fn run(config: Config) -> Result<(), String> {
+/// Runs the PBX until SIGTERM, SIGINT or `POST /ami/v1/shutdown`, then
+/// drains and returns. `file` is where `config` came from (none: the
+/// built-in configuration), read again by reloads.
+pub(crate) async fn run(config: Config, file: Option<PathBuf>) -> Result<(), String> {
     // Before anything binds: a signal during start-up is then a graceful
     // stop rather than the default kill.
     let mut signals = Signals::new().map_err(|e| format!("installing signal handlers: {e}"))?;
@@ -67,12 +106,18 @@ pub(crate) async fn run(config: Config) -> Result<(), String> {
     let cdr = SqliteCdrStore::open(&cdr_path)
         .map_err(|e| format!("opening the CDR store {}: {e}", cdr_path.display()))?;
     let cdr: Arc<dyn CdrStore> = Arc::new(cdr);
+    // The entries made through the API, in force with the file's.
+    let store = console::Store::open(&config.console_path())?;
+    let made = console::load(&store, &config)?;
+    let merged = console::merge(&config, &made);
+    let mut generated = HashMap::new();
+    let users = LiveUsers::new(users(&merged, &mut generated));
 
     let registrar = Arc::new(Registrar::new(
         registrar_config(&config),
         rand::random(),
         MemoryLocator::new(config.registrar.max_contacts),
-        users(&config),
+        users.clone(),
     ));
     // Webhooks: deliveries left from the last run resume now; the locator
     // webhook hears every registration from the first.
@@ -88,8 +133,8 @@ pub(crate) async fn run(config: Config) -> Result<(), String> {
     let (endpoint, events) = Endpoint::bind(EndpointConfig::new(transport_config(&config)))
         .await
         .map_err(|e| format!("starting SIP: {e}"))?;
-    let engine = calls::engine(
-        &config,
+    let (engine, routes) = calls::engine(
+        &merged,
         endpoint.clone(),
         registrar.clone(),
         cdr.clone(),
@@ -103,10 +148,22 @@ pub(crate) async fn run(config: Config) -> Result<(), String> {
         endpoint: endpoint.clone(),
         draining: AtomicBool::new(false),
     });
+    let console = Arc::new(Console::new(console::Parts {
+        file,
+        store,
+        base: config.clone(),
+        api: made,
+        generated,
+        users,
+        routes,
+        engine: engine.clone(),
+        endpoint: endpoint.clone(),
+    }));
     let outbox = durable.as_ref().map(crate::hooks::Durable::outbox);
-    let (http_address, http) = crate::http::serve(&config, state.clone(), cdr, outbox)
-        .await
-        .map_err(|e| format!("starting HTTP on {}: {e}", config.http.address.0))?;
+    let (http_address, http) =
+        crate::http::serve(&config, state.clone(), cdr, outbox, console.clone())
+            .await
+            .map_err(|e| format!("starting HTTP on {}: {e}", config.http.address.0))?;
 
     let sweeper = state.clone();
     let sweep = tokio::spawn(async move {
@@ -134,7 +191,7 @@ pub(crate) async fn run(config: Config) -> Result<(), String> {
         }
     });
     // REGISTER, OPTIONS, calls and everything in their dialogs.
-    let trunk_registrations = engine.register_trunks();
+    console.register_trunks().await;
     let sip = tokio::spawn(async move { engine.run(events).await });
 
     let mut listening: Vec<String> = config
@@ -158,7 +215,14 @@ pub(crate) async fn run(config: Config) -> Result<(), String> {
     // Tests and scripts wait for this line.
     println!("ready: {}", listening.join(", "));
 
-    let signal = signals.next().await;
+    let signal = tokio::select! {
+        signal = signals.next() => signal,
+        () = console.shutdown_asked() => {
+            // Time for the 202 to leave before the API stops.
+            tokio::time::sleep(ANSWER_GRACE).await;
+            "POST /ami/v1/shutdown"
+        }
+    };
     let deadline = Duration::from_secs(config.shutdown.drain_timeout_secs);
     tracing::info!(
         signal,
@@ -181,7 +245,7 @@ pub(crate) async fn run(config: Config) -> Result<(), String> {
 
     // Unregistered while the endpoint still runs: the trunk stops sending
     // calls here.
-    trunk_registrations.stop().await;
+    console.unregister_trunks().await;
     sip.abort();
     http.abort();
     sweep.abort();
@@ -192,6 +256,7 @@ pub(crate) async fn run(config: Config) -> Result<(), String> {
     // its last holder, goes.
     drop(endpoint);
     drop(state);
+    drop(console);
     // Every record and registration event handed over so far goes into the
     // outbox; what is not delivered yet waits there for the next start.
     if let Some(durable) = durable {
@@ -298,17 +363,23 @@ fn registrar_config(config: &Config) -> RegistrarConfig {
 }
 
 /// The extensions as registrar accounts. One with neither password nor
-/// HA1 gets a random password, printed for the operator.
-fn users(config: &Config) -> StaticUsers {
+/// HA1 gets a random password, printed for the operator the first time
+/// and kept in `generated`.
+pub(crate) fn users(config: &Config, generated: &mut HashMap<String, String>) -> StaticUsers {
     let mut users = StaticUsers::new();
     for extension in &config.extensions {
         let secret = match (&extension.password, &extension.ha1) {
             (Some(password), _) => Secret::Password(password.clone()),
             (None, Some(ha1)) => Secret::Ha1(ha1.clone()),
             (None, None) => {
-                let password = random_password();
-                println!("extension {} password {password}", extension.number);
-                Secret::Password(password)
+                let password = generated
+                    .entry(extension.number.clone())
+                    .or_insert_with(|| {
+                        let password = random_password();
+                        println!("extension {} password {password}", extension.number);
+                        password
+                    });
+                Secret::Password(password.clone())
             }
         };
         users.insert(User {

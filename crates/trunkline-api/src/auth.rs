@@ -10,7 +10,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use subtle::ConstantTimeEq;
 
 /// What a key may do. Each scope holds the ones before it:
@@ -153,22 +153,47 @@ pub(crate) async fn require_scope(
     next.run(request).await
 }
 
-/// The networks the AMI answers.
+/// The networks the AMI answers. Clones share one list: [`set`] replaces
+/// it for every request from then on (a reload of `[ami] allows`).
+///
+/// [`set`]: AmiAllowList::set
 #[derive(Debug, Clone)]
-pub(crate) struct Allows(pub(crate) Arc<[IpNet]>);
+pub struct AmiAllowList(Arc<RwLock<Arc<[IpNet]>>>);
 
-impl Allows {
+impl AmiAllowList {
+    /// A list of `networks`.
+    pub fn new(networks: Vec<IpNet>) -> AmiAllowList {
+        AmiAllowList(Arc::new(RwLock::new(networks.into())))
+    }
+
+    /// Replaces the networks.
+    pub fn set(&self, networks: Vec<IpNet>) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = networks.into();
+    }
+
+    /// The networks now.
+    pub fn get(&self) -> Vec<IpNet> {
+        self.current().to_vec()
+    }
+
+    fn current(&self) -> Arc<[IpNet]> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     pub(crate) fn admits(&self, address: IpAddr) -> bool {
         // An IPv4 client of a dual-stack socket shows as ::ffff:a.b.c.d.
         let address = address.to_canonical();
-        self.0.iter().any(|net| net.contains(&address))
+        self.current().iter().any(|net| net.contains(&address))
     }
 }
 
 /// Lets the request through from an address the allow-list holds: 403
 /// otherwise, and for a request whose peer is unknown.
 pub(crate) async fn require_allowed(
-    State(allows): State<Allows>,
+    State(allows): State<AmiAllowList>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -225,11 +250,14 @@ mod tests {
 
     #[test]
     fn the_allow_list_sees_mapped_ipv4() {
-        let allows = Allows(vec!["127.0.0.1/32".parse().unwrap()].into());
+        let allows = AmiAllowList::new(vec!["127.0.0.1/32".parse().unwrap()]);
         assert!(allows.admits("127.0.0.1".parse().unwrap()));
         assert!(allows.admits("::ffff:127.0.0.1".parse().unwrap()));
         assert!(!allows.admits("127.0.0.2".parse().unwrap()));
         assert!(!allows.admits("::1".parse().unwrap()));
+        allows.set(vec!["::1/128".parse().unwrap()]);
+        assert!(!allows.admits("127.0.0.1".parse().unwrap()));
+        assert!(allows.admits("::1".parse().unwrap()));
     }
 
     #[test]

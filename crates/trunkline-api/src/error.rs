@@ -21,10 +21,15 @@ pub struct ApiError {
 /// Every error code, with the status it comes with.
 pub const CODES: &[(&str, u16)] = &[
     ("bad_request", 400),
+    ("invalid_field", 400),
+    ("invalid_config", 400),
     ("unauthorized", 401),
     ("forbidden", 403),
     ("not_found", 404),
     ("method_not_allowed", 405),
+    ("conflict", 409),
+    ("read_only", 409),
+    ("no_config_file", 409),
     ("payload_too_large", 413),
     ("unsupported_media_type", 415),
     ("range_not_satisfiable", 416),
@@ -53,6 +58,36 @@ impl ApiError {
     /// 400 `bad_request`: a parameter or body that does not parse.
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// 400 `invalid_field`: an entry the configuration's checks refuse;
+    /// the message names the field (`ha1: must be 32 hex digits …`).
+    pub fn invalid_field(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", message)
+    }
+
+    /// 400 `invalid_config`: a configuration file a reload refused; the
+    /// message lists the faults, each naming its key. Nothing was applied.
+    pub fn invalid_config(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_config", message)
+    }
+
+    /// 409 `conflict`: the id is taken, or the change would leave
+    /// something pointing at nothing (a route at a deleted trunk).
+    pub fn conflict(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    /// 409 `read_only`: an entry of the configuration file, which only
+    /// the file changes.
+    pub fn read_only(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, "read_only", message)
+    }
+
+    /// 409 `no_config_file`: a reload on a PBX started without
+    /// `--config`, which has no file to read again.
+    pub fn no_config_file(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, "no_config_file", message)
     }
 
     /// 401 `unauthorized`: no API key, or one nobody configured.
@@ -232,6 +267,11 @@ mod tests {
     fn every_constructor_uses_a_listed_code_and_its_status() {
         for error in [
             ApiError::bad_request("x"),
+            ApiError::invalid_field("x"),
+            ApiError::invalid_config("x"),
+            ApiError::conflict("x"),
+            ApiError::read_only("x"),
+            ApiError::no_config_file("x"),
             ApiError::unauthorized("x"),
             ApiError::forbidden("x"),
             ApiError::not_found("x"),

@@ -4,6 +4,12 @@
 //!
 //! ```text
 //! GET  /ami/v1/health                            open, AMI allow-list
+//! GET  /ami/v1/dialogs                           read, AMI allow-list
+//! POST /ami/v1/reload/{trunks,routes,acl}        admin, AMI allow-list
+//! POST /ami/v1/shutdown                          admin, AMI allow-list
+//! GET  /console/{extensions,sip-trunk,routing}   read   (and /{id})
+//! POST /console/{extensions,sip-trunk,routing}   admin
+//! PUT, DELETE /console/{…}/{id}                  admin
 //! GET  /console/call-records?from&to&party&…     read
 //! POST /console/call-records   {"from":…}        read
 //! GET  /console/call-records/{id}                read
@@ -27,9 +33,11 @@
 //!
 //! The PBX is reached through the [`Pbx`] trait (the binary implements it
 //! over its engine and registrar), the records through a
-//! [`CdrStore`]. The write side (call commands,
-//! CRUD, JSON-RPC, the events WebSocket) slots in as more route groups
-//! behind [`Scope::Control`] and [`Scope::Admin`] guards.
+//! [`CdrStore`], the configuration (CRUD, reloads, shutdown, dialogs)
+//! through the [`Admin`] trait when [`Api::with_admin`] gives one. The
+//! rest of the write side (call commands, JSON-RPC, the events WebSocket)
+//! slots in as more route groups behind [`Scope::Control`] and
+//! [`Scope::Admin`] guards.
 //!
 //! ```no_run
 //! # async fn run(pbx: std::sync::Arc<dyn trunkline_api::Pbx>,
@@ -46,6 +54,7 @@
 
 #![forbid(unsafe_code)]
 
+mod admin;
 mod auth;
 mod call_api;
 mod calls;
@@ -56,11 +65,12 @@ mod openapi;
 mod recording;
 mod records;
 
-pub use auth::{ApiKey, Caller, Scope};
+pub use admin::{Admin, AdminFuture, DialogInfo, Reload, Resource};
+pub use auth::{AmiAllowList, ApiKey, Caller, Scope};
 pub use error::ApiError;
 pub use metrics::{Family, MetricKind, MetricsSource, MetricsWriter};
 
-use auth::{Allows, Guard, Keys};
+use auth::{Guard, Keys};
 use axum::extract::{ConnectInfo, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -192,12 +202,33 @@ const fn route(method: &'static str, path: &'static str, access: Access) -> Rout
 
 const READ: Access = Access::Key(Scope::Read);
 const CONTROL: Access = Access::Key(Scope::Control);
+const ADMIN: Access = Access::Key(Scope::Admin);
 
 /// Every route served (besides `HEAD` for each `GET`); the OpenAPI
 /// document describes each, and a test holds the two and the router to
 /// each other.
 pub const ROUTES: &[RouteInfo] = &[
     route("GET", "/ami/v1/health", Access::Open),
+    route("GET", "/ami/v1/dialogs", READ),
+    route("POST", "/ami/v1/reload/trunks", ADMIN),
+    route("POST", "/ami/v1/reload/routes", ADMIN),
+    route("POST", "/ami/v1/reload/acl", ADMIN),
+    route("POST", "/ami/v1/shutdown", ADMIN),
+    route("GET", "/console/extensions", READ),
+    route("POST", "/console/extensions", ADMIN),
+    route("GET", "/console/extensions/{id}", READ),
+    route("PUT", "/console/extensions/{id}", ADMIN),
+    route("DELETE", "/console/extensions/{id}", ADMIN),
+    route("GET", "/console/sip-trunk", READ),
+    route("POST", "/console/sip-trunk", ADMIN),
+    route("GET", "/console/sip-trunk/{id}", READ),
+    route("PUT", "/console/sip-trunk/{id}", ADMIN),
+    route("DELETE", "/console/sip-trunk/{id}", ADMIN),
+    route("GET", "/console/routing", READ),
+    route("POST", "/console/routing", ADMIN),
+    route("GET", "/console/routing/{id}", READ),
+    route("PUT", "/console/routing/{id}", ADMIN),
+    route("DELETE", "/console/routing/{id}", ADMIN),
     route("GET", "/console/call-records", READ),
     route("POST", "/console/call-records", READ),
     route("GET", "/console/call-records/{id}", READ),
@@ -217,6 +248,8 @@ pub(crate) struct Shared {
     pub(crate) cdr: Arc<dyn CdrStore>,
     pub(crate) recordings: Option<PathBuf>,
     pub(crate) metrics: Vec<Box<dyn MetricsSource>>,
+    /// The configuration, when the embedding program lets it be managed.
+    pub(crate) admin: Option<Arc<dyn Admin>>,
     rate: Mutex<health::CallRate>,
 }
 
@@ -235,6 +268,8 @@ impl Shared {
 pub struct Api {
     config: ApiConfig,
     shared: Shared,
+    /// `config.ami_allows`, replaceable while serving.
+    allows: AmiAllowList,
     /// Route groups added by the embedding program, each behind a scope.
     extra: Vec<(Scope, Router)>,
 }
@@ -259,9 +294,11 @@ impl Api {
             cdr,
             recordings: config.recordings.clone(),
             metrics: Vec::new(),
+            admin: None,
             rate: Mutex::default(),
         };
         Api {
+            allows: AmiAllowList::new(config.ami_allows.clone()),
             config,
             shared,
             extra: Vec::new(),
@@ -275,6 +312,19 @@ impl Api {
     pub fn with_routes(mut self, scope: Scope, routes: Router) -> Api {
         self.extra.push((scope, routes));
         self
+    }
+
+    /// Serves the console's CRUD and the AMI's commands over `admin`;
+    /// without one those routes answer 404.
+    pub fn with_admin(mut self, admin: Arc<dyn Admin>) -> Api {
+        self.shared.admin = Some(admin);
+        self
+    }
+
+    /// The AMI allow-list the API checks, to replace while it serves
+    /// (starts as [`ApiConfig::ami_allows`]).
+    pub fn ami_allow_list(&self) -> AmiAllowList {
+        self.allows.clone()
     }
 
     /// Adds `source`'s metrics to `/metrics`, after the PBX's own.
@@ -299,14 +349,42 @@ impl Api {
             keys: keys.clone(),
             scope,
         };
-        let allows = Allows(self.config.ami_allows.into());
+        let allowed =
+            || axum::middleware::from_fn_with_state(self.allows.clone(), auth::require_allowed);
 
         let ami = Router::new()
             .route("/ami/v1/health", get(health::health))
+            .route_layer(allowed());
+        // The AMI's other routes: the allow-list first, then the key.
+        let ami_read = Router::new()
+            .route("/ami/v1/dialogs", get(admin::dialogs))
             .route_layer(axum::middleware::from_fn_with_state(
-                allows,
-                auth::require_allowed,
-            ));
+                guard(Scope::Read),
+                auth::require_scope,
+            ))
+            .route_layer(allowed());
+        let mut ami_admin = Router::new().route("/ami/v1/shutdown", post(admin::shutdown));
+        for what in [Reload::Trunks, Reload::Routes, Reload::Acl] {
+            ami_admin = ami_admin.route(
+                &format!("/ami/v1/reload/{}", what.as_str()),
+                post(move |State(shared): State<Arc<Shared>>| admin::reload(shared, what)),
+            );
+        }
+        let ami_admin = ami_admin
+            .route_layer(axum::middleware::from_fn_with_state(
+                guard(Scope::Admin),
+                auth::require_scope,
+            ))
+            .route_layer(allowed());
+        let (console_read, console_admin) = console_routes();
+        let console_read = console_read.route_layer(axum::middleware::from_fn_with_state(
+            guard(Scope::Read),
+            auth::require_scope,
+        ));
+        let console_admin = console_admin.route_layer(axum::middleware::from_fn_with_state(
+            guard(Scope::Admin),
+            auth::require_scope,
+        ));
         let read = Router::new()
             .route(
                 "/console/call-records",
@@ -341,8 +419,12 @@ impl Api {
             ));
         let mut router = Router::new()
             .merge(ami)
+            .merge(ami_read)
+            .merge(ami_admin)
             .merge(read)
             .merge(control)
+            .merge(console_read)
+            .merge(console_admin)
             .with_state(shared.clone());
         for (scope, routes) in self.extra {
             router = router.merge(routes.route_layer(axum::middleware::from_fn_with_state(
@@ -380,6 +462,48 @@ impl Api {
         });
         Ok((bound, task))
     }
+}
+
+/// The console's CRUD routes: those that read (`GET`) and those that
+/// change (`POST`, `PUT`, `DELETE`), each resource alike.
+fn console_routes() -> (Router<Arc<Shared>>, Router<Arc<Shared>>) {
+    use axum::extract::Path;
+    use axum::extract::rejection::{JsonRejection, PathRejection};
+    use axum::routing::{delete, put};
+    type Body = Result<Json<serde_json::Value>, JsonRejection>;
+    type Id = Result<Path<String>, PathRejection>;
+    let mut read = Router::new();
+    let mut write = Router::new();
+    for resource in Resource::ALL {
+        let collection = resource.path();
+        let item = format!("{collection}/{{id}}");
+        read = read
+            .route(
+                collection,
+                get(move |State(s): State<Arc<Shared>>| admin::list(s, resource)),
+            )
+            .route(
+                &item,
+                get(move |State(s): State<Arc<Shared>>, id: Id| admin::one(s, resource, id)),
+            );
+        write = write
+            .route(
+                collection,
+                post(move |State(s): State<Arc<Shared>>, body: Body| {
+                    admin::create(s, resource, body)
+                }),
+            )
+            .route(
+                &item,
+                put(move |State(s): State<Arc<Shared>>, id: Id, body: Body| {
+                    admin::update(s, resource, id, body)
+                })
+                .merge(delete(move |State(s): State<Arc<Shared>>, id: Id| {
+                    admin::delete(s, resource, id)
+                })),
+            );
+    }
+    (read, write)
 }
 
 /// Aborts its task when dropped.

@@ -42,6 +42,82 @@ fn keyed(mut responses: Value) -> Value {
     responses
 }
 
+/// The errors every admin route may answer besides those of [`keyed`].
+fn admin_errors(mut responses: Value) -> Value {
+    if let Some(map) = responses.as_object_mut() {
+        map.insert(
+            "403".into(),
+            error_response("The key's scope is too small (`forbidden`), or the address is not in the AMI allow-list."),
+        );
+    }
+    responses
+}
+
+/// The operations of one CRUD resource's collection and item paths: its
+/// entries' schema `schema`, the listing's array `list_key`, what
+/// identifies an entry.
+fn crud_paths(schema: &str, list_key: &str, id: &str) -> (Value, Value) {
+    let entry = |description: &str| json_response(description, schema);
+    let request = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}Input")}}}});
+    let id_parameter = json!({
+        "name": "id", "in": "path", "required": true,
+        "description": format!("The entry's {id}."),
+        "schema": {"type": "string"}
+    });
+    let not_found = error_response("No such entry (`not_found`).");
+    let invalid = error_response(
+        "The entry is refused: `invalid_field` names the field (`ha1: must be 32 hex digits …`), `bad_request` for a body that is not a JSON object.",
+    );
+    let collection_ops = json!({
+        "get": {
+            "summary": format!("Every {list_key} entry, the configuration file's first, then those made through the API (scope read)."),
+            "responses": keyed(json!({"200": {"description": "The entries.", "content": {"application/json": {"schema": {
+                "type": "object", "required": [list_key],
+                "properties": {list_key: {"type": "array", "items": {"$ref": format!("#/components/schemas/{schema}")}}}
+            }}}}}))
+        },
+        "post": {
+            "summary": format!("Create a {list_key} entry, stored and applied at once (scope admin)."),
+            "requestBody": request.clone(),
+            "responses": keyed(json!({
+                "201": entry("Created; `Location` names it."),
+                "400": invalid.clone(),
+                "409": error_response("The id is taken (`conflict`)."),
+                "413": error_response("The body is over 2 MiB (`payload_too_large`)."),
+                "415": error_response("The body is not JSON (`unsupported_media_type`).")
+            }))
+        }
+    });
+    let item_ops = json!({
+        "get": {
+            "summary": format!("One {list_key} entry (scope read)."),
+            "parameters": [id_parameter.clone()],
+            "responses": keyed(json!({"200": entry("The entry."), "404": not_found.clone()}))
+        },
+        "put": {
+            "summary": format!("Replace an entry made through the API (scope admin). A secret left out is kept."),
+            "parameters": [id_parameter.clone()],
+            "requestBody": request,
+            "responses": keyed(json!({
+                "200": entry("The entry as stored."),
+                "400": invalid,
+                "404": not_found.clone(),
+                "409": error_response("The entry is the configuration file's (`read_only`), or others depend on what changed (`conflict`).")
+            }))
+        },
+        "delete": {
+            "summary": format!("Delete an entry made through the API (scope admin)."),
+            "parameters": [id_parameter],
+            "responses": keyed(json!({
+                "204": {"description": "Deleted, and no longer in force."},
+                "404": not_found,
+                "409": error_response("The entry is the configuration file's (`read_only`), or a route, group or DID still uses it (`conflict`).")
+            }))
+        }
+    });
+    (collection_ops, item_ops)
+}
+
 fn search_parameters() -> Value {
     let string = |name: &str, description: &str| json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": "string"}});
     json!([
@@ -62,9 +138,114 @@ fn search_parameters() -> Value {
     ])
 }
 
+/// The CRUD entries' schemas: each as read (with `source` and, in place
+/// of secrets, `…_set`) and as written (`…Input`).
+fn entry_schemas() -> Value {
+    let source = json!({"type": "string", "enum": ["config", "api"],
+        "description": "`config`: from the configuration file, read-only here; `api`: made through the API."});
+    let media_proxy = json!({"type": "string", "enum": ["auto", "always", "none", "nat"]});
+    let extension = json!({
+        "number": {"type": "string", "description": "Letters, digits and `. _ - + *`; the SIP user name."},
+        "display_name": {"type": ["string", "null"]}
+    });
+    let trunk = json!({
+        "name": {"type": "string"},
+        "uri": {"type": "string", "description": "`sip:host[:port][;transport=tcp]`, `sips:` for TLS."},
+        "username": {"type": ["string", "null"]},
+        "register": {"type": "boolean", "default": false},
+        "inbound_acl": {"type": "array", "items": {"type": "string"}, "description": "Networks (CIDR) or addresses."},
+        "did": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Dialled number → extension."}
+    });
+    let route = json!({
+        "name": {"type": "string"},
+        "match": {"type": "object", "description": "`{\"prefix\": \"9\"}` or `{\"regex\": \"0(\\\\d{9,10})\"}`.",
+            "minProperties": 1, "maxProperties": 1,
+            "properties": {"prefix": {"type": "string"}, "regex": {"type": "string"}}},
+        "rewrite": {"type": ["string", "null"]},
+        "to": {"type": "object", "description": "`{\"extension\"|\"group\"|\"trunk\": name}`.",
+            "minProperties": 1, "maxProperties": 1,
+            "properties": {"extension": {"type": "string"}, "group": {"type": "string"}, "trunk": {"type": "string"}}},
+        "strategy": {"type": "string", "enum": ["parallel", "sequential"], "default": "parallel"},
+        "ring_timeout_secs": {"type": "integer", "minimum": 1, "default": 30},
+        "record": {"type": ["boolean", "null"]},
+        "media_proxy": {"oneOf": [media_proxy, {"type": "null"}]}
+    });
+    let with = |base: &Value, extra: Value| {
+        let mut map = base.as_object().cloned().unwrap_or_default();
+        if let Some(extra) = extra.as_object() {
+            map.extend(extra.clone());
+        }
+        Value::Object(map)
+    };
+    let secret = |description: &str| json!({"type": "string", "writeOnly": true, "description": description});
+    json!({
+        "Extension": {"type": "object", "required": ["number", "password_set", "ha1_set", "source"],
+            "properties": with(&extension, json!({
+                "password_set": {"type": "boolean"}, "ha1_set": {"type": "boolean"}, "source": source
+            }))},
+        "ExtensionInput": {"type": "object", "required": ["number"], "additionalProperties": false,
+            "properties": with(&extension, json!({
+                "password": secret("The digest password; on PUT, left out keeps the stored secret."),
+                "ha1": secret("Instead of password: MD5 (32 hex digits) or SHA-256 (64) of number:realm:password."),
+                "password_set": {"type": "boolean", "readOnly": true, "description": "Ignored."},
+                "ha1_set": {"type": "boolean", "readOnly": true, "description": "Ignored."},
+                "source": {"type": "string", "readOnly": true, "description": "Ignored."}
+            }))},
+        "Trunk": {"type": "object", "required": ["name", "uri", "register", "inbound_acl", "did", "password_set", "source"],
+            "properties": with(&trunk, json!({"password_set": {"type": "boolean"}, "source": source}))},
+        "TrunkInput": {"type": "object", "required": ["name", "uri"], "additionalProperties": false,
+            "properties": with(&trunk, json!({
+                "password": secret("With username; on PUT, left out keeps the stored password."),
+                "password_set": {"type": "boolean", "readOnly": true, "description": "Ignored."},
+                "source": {"type": "string", "readOnly": true, "description": "Ignored."}
+            }))},
+        "Route": {"type": "object", "required": ["name", "match", "to", "strategy", "ring_timeout_secs", "source"],
+            "properties": with(&route, json!({"source": source}))},
+        "RouteInput": {"type": "object", "required": ["name", "match", "to"], "additionalProperties": false,
+            "properties": with(&route, json!({
+                "source": {"type": "string", "readOnly": true, "description": "Ignored."}
+            }))},
+        "ReloadSummary": {"type": "object", "required": ["reloaded", "added", "changed", "removed", "shadowed"],
+            "properties": {
+                "reloaded": {"type": "string", "enum": ["trunks", "routes", "acl"]},
+                "added": {"type": "array", "items": {"type": "string"}, "description": "Names now in force that were not."},
+                "changed": {"type": "array", "items": {"type": "string"}, "description": "Names whose entry (for acl: whose inbound_acl) changed."},
+                "removed": {"type": "array", "items": {"type": "string"}},
+                "shadowed": {"type": "array", "items": {"type": "string"}, "description": "Entries made through the API that the file now also names: the file's wins."},
+                "registrations": {"type": "object", "description": "Trunk registrations started, restarted, stopped.",
+                    "properties": {
+                        "started": {"type": "array", "items": {"type": "string"}},
+                        "restarted": {"type": "array", "items": {"type": "string"}},
+                        "stopped": {"type": "array", "items": {"type": "string"}}
+                    }},
+                "ami_allows": {"type": "array", "items": {"type": "string"}, "description": "acl: the AMI allow-list now."}
+            }},
+        "Dialogs": {"type": "object", "required": ["dialogs"], "properties": {"dialogs": {"type": "array", "items": {
+            "type": "object",
+            "required": ["call_id", "local_tag", "remote_tag", "state", "local", "remote", "remote_target",
+                         "route_set", "local_cseq", "remote_cseq", "secure", "transport", "peer"],
+            "properties": {
+                "call_id": {"type": "string"},
+                "local_tag": {"type": "string"},
+                "remote_tag": {"type": "string"},
+                "state": {"type": "string", "enum": ["early", "confirmed"]},
+                "local": {"type": "string", "description": "Our address with our tag."},
+                "remote": {"type": "string", "description": "The peer's address with its tag."},
+                "remote_target": {"type": "string", "description": "The peer's Contact URI."},
+                "route_set": {"type": "array", "items": {"type": "string"}},
+                "local_cseq": {"type": "integer"},
+                "remote_cseq": {"type": ["integer", "null"]},
+                "secure": {"type": "boolean"},
+                "transport": {"type": "string"},
+                "peer": {"type": "string", "description": "address:port of the flow."}
+            }
+        }}}}
+    })
+}
+
 fn schemas() -> Value {
     let nullable_time = json!({"type": ["string", "null"], "format": "date-time"});
-    json!({
+    let mut schemas = json!({
         "Error": {
             "type": "object", "required": ["error"],
             "properties": {"error": {
@@ -214,13 +395,17 @@ fn schemas() -> Value {
                 }
             }}}
         }
-    })
+    });
+    if let (Some(map), Value::Object(entries)) = (schemas.as_object_mut(), entry_schemas()) {
+        map.extend(entries);
+    }
+    schemas
 }
 
 /// The whole document.
 pub(crate) fn document() -> Value {
     let record_not_found = error_response("No such record (`not_found`).");
-    json!({
+    let mut document = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Trunkline API",
@@ -358,7 +543,55 @@ pub(crate) fn document() -> Value {
             }},
             "schemas": schemas()
         }
-    })
+    });
+    if let Some(paths) = document["paths"].as_object_mut() {
+        for (collection, schema, list_key, id) in [
+            ("/console/extensions", "Extension", "extensions", "number"),
+            ("/console/sip-trunk", "Trunk", "trunks", "name"),
+            ("/console/routing", "Route", "routes", "name"),
+        ] {
+            let (collection_ops, item_ops) = crud_paths(schema, list_key, id);
+            paths.insert(collection.into(), collection_ops);
+            paths.insert(format!("{collection}/{{id}}"), item_ops);
+        }
+        paths.extend(ami_paths());
+    }
+    document
+}
+
+/// The AMI's routes besides the health check.
+fn ami_paths() -> serde_json::Map<String, Value> {
+    let mut paths = serde_json::Map::new();
+    for (what, description) in [
+        (
+            "trunks",
+            "the `[[trunks]]`: added, changed and removed ones apply to calls from then on, their registrations start, restart or stop (unregister)",
+        ),
+        ("routes", "the `[[routes]]` and the `[[groups]]` they ring"),
+        ("acl", "the trunks' `inbound_acl` and `[ami] allows`"),
+    ] {
+        paths.insert(format!("/ami/v1/reload/{what}"), json!({"post": {
+            "summary": format!("Read the configuration file again and apply {description}; calls in progress go on (scope admin, AMI allow-list)."),
+            "responses": admin_errors(keyed(json!({
+                "200": json_response("What changed.", "ReloadSummary"),
+                "400": error_response("The file has faults, each naming its key (`invalid_config`); nothing was applied."),
+                "409": error_response("Started without --config (`no_config_file`), or the file drops something entries made through the API use (`invalid_config` lists them as 400).")
+            })))
+        }}));
+    }
+    paths.insert("/ami/v1/shutdown".into(), json!({"post": {
+        "summary": "Begin a graceful shutdown, as SIGTERM: new calls refused, calls in progress drained (up to shutdown.drain_timeout_secs), then the process exits 0 (scope admin, AMI allow-list).",
+        "responses": admin_errors(keyed(json!({
+            "202": {"description": "Draining.", "content": {"application/json": {"schema": {
+                "type": "object", "required": ["status"], "properties": {"status": {"type": "string", "enum": ["draining"]}}
+            }}}}
+        })))
+    }}));
+    paths.insert("/ami/v1/dialogs".into(), json!({"get": {
+        "summary": "The SIP dialogs the transaction layer holds, raw (scope read, AMI allow-list).",
+        "responses": admin_errors(keyed(json!({"200": json_response("The dialogs, by Call-ID.", "Dialogs")})))
+    }}));
+    paths
 }
 
 #[cfg(test)]

@@ -8,12 +8,15 @@
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT_RANGES, ALLOW, CONTENT_RANGE, CONTENT_TYPE, RANGE, WWW_AUTHENTICATE};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use trunkline_api::{
-    Access, Api, ApiConfig, ApiKey, CommandFuture, MetricKind, Pbx, ROUTES, Scope, SipTables,
+    Access, Admin, AdminFuture, AmiAllowList, Api, ApiConfig, ApiError, ApiKey, CommandFuture,
+    DialogInfo, MetricKind, Pbx, ROUTES, Reload, Resource, Scope, SipTables,
 };
 use trunkline_cdr::{
     CallStart, Cdr, CdrBuilder, CdrId, CdrStore, Direction, Hangup, HangupCause, Party, Side,
@@ -155,8 +158,101 @@ fn records(recording: &std::path::Path) -> Vec<Cdr> {
         .collect()
 }
 
+/// Entries kept in memory by id, as the API hands them over; an id
+/// starting with `file-` stands for the configuration file's.
+#[derive(Default)]
+struct MemoryAdmin {
+    entries: Mutex<BTreeMap<(&'static str, String), Value>>,
+    shutdown: AtomicBool,
+}
+
+impl MemoryAdmin {
+    fn id(resource: Resource, entry: &Value) -> Result<String, ApiError> {
+        entry[resource.id_field()]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| ApiError::invalid_field(format!("{}: missing", resource.id_field())))
+    }
+}
+
+impl Admin for MemoryAdmin {
+    fn list(&self, resource: Resource) -> AdminFuture<'_, Vec<Value>> {
+        let entries = self.entries.lock().unwrap();
+        let list = entries
+            .iter()
+            .filter(|((r, _), _)| *r == resource.name())
+            .map(|(_, v)| v.clone())
+            .collect();
+        Box::pin(std::future::ready(Ok(list)))
+    }
+    fn get(&self, resource: Resource, id: String) -> AdminFuture<'_, Value> {
+        let entries = self.entries.lock().unwrap();
+        let found = entries.get(&(resource.name(), id.clone())).cloned();
+        Box::pin(std::future::ready(
+            found.ok_or_else(|| ApiError::not_found(format!("no {id:?}"))),
+        ))
+    }
+    fn create(&self, resource: Resource, entry: Value) -> AdminFuture<'_, Value> {
+        let result = Self::id(resource, &entry).and_then(|id| {
+            let mut entries = self.entries.lock().unwrap();
+            let key = (resource.name(), id.clone());
+            if entries.contains_key(&key) {
+                return Err(ApiError::conflict(format!("{id:?} exists")));
+            }
+            entries.insert(key, entry.clone());
+            Ok(entry)
+        });
+        Box::pin(std::future::ready(result))
+    }
+    fn update(&self, resource: Resource, id: String, entry: Value) -> AdminFuture<'_, Value> {
+        let mut entries = self.entries.lock().unwrap();
+        let result = match entries.get_mut(&(resource.name(), id.clone())) {
+            _ if id.starts_with("file-") => Err(ApiError::read_only("edit the file")),
+            Some(stored) => {
+                *stored = entry.clone();
+                Ok(entry)
+            }
+            None => Err(ApiError::not_found(format!("no {id:?}"))),
+        };
+        Box::pin(std::future::ready(result))
+    }
+    fn delete(&self, resource: Resource, id: String) -> AdminFuture<'_, ()> {
+        let mut entries = self.entries.lock().unwrap();
+        let result = match entries.remove(&(resource.name(), id.clone())) {
+            Some(_) => Ok(()),
+            None => Err(ApiError::not_found(format!("no {id:?}"))),
+        };
+        Box::pin(std::future::ready(result))
+    }
+    fn reload(&self, what: Reload) -> AdminFuture<'_, Value> {
+        Box::pin(std::future::ready(Ok(json!({"reloaded": what.as_str()}))))
+    }
+    fn shutdown(&self) {
+        self.shutdown.store(true, Ordering::Relaxed);
+    }
+    fn dialogs(&self) -> Vec<DialogInfo> {
+        vec![DialogInfo {
+            call_id: "abc@127.0.0.1".into(),
+            local_tag: "l".into(),
+            remote_tag: "r".into(),
+            state: "confirmed",
+            local: "<sip:1002@127.0.0.1>;tag=l".into(),
+            remote: "<sip:1001@127.0.0.1>;tag=r".into(),
+            remote_target: "sip:1001@127.0.0.1:5070".into(),
+            route_set: Vec::new(),
+            local_cseq: 0,
+            remote_cseq: Some(1),
+            secure: false,
+            transport: "UDP".into(),
+            peer: "127.0.0.1:5070".into(),
+        }]
+    }
+}
+
 struct Server {
     base: String,
+    admin: Arc<MemoryAdmin>,
+    allows: AmiAllowList,
     task: tokio::task::JoinHandle<()>,
     wav: Vec<u8>,
     pbx: Arc<FakePbx>,
@@ -205,10 +301,15 @@ async fn server(ip: &str, allows: &[&str]) -> Server {
         })
         .with_routes(Scope::Control, control)
         .with_routes(Scope::Admin, admin);
+    let memory = Arc::new(MemoryAdmin::default());
+    let api = api.with_admin(memory.clone());
+    let allow_list = api.ami_allow_list();
     let address: SocketAddr = format!("{ip}:0").parse().unwrap();
     let (bound, task) = api.serve(address).await.unwrap();
     Server {
         base: format!("http://{bound}"),
+        admin: memory,
+        allows: allow_list,
         task,
         wav,
         pbx,
@@ -600,6 +701,16 @@ async fn the_openapi_document_covers_every_route_served() {
         if route.access != Access::Open {
             request = request.bearer_auth(ADMIN_KEY);
         }
+        let crud = [
+            "/console/extensions",
+            "/console/sip-trunk",
+            "/console/routing",
+        ];
+        if matches!(route.method, "POST" | "PUT") && crud.iter().any(|c| route.path.starts_with(c))
+        {
+            // The CRUD routes, in table order: create, read, replace, delete.
+            request = request.json(&json!({"number": "rec-00", "name": "rec-00"}));
+        }
         let response = request.send().await.unwrap();
         let status = response.status();
         let body = response.text().await.unwrap();
@@ -703,4 +814,88 @@ async fn aborting_the_server_lets_go_of_the_pbx_despite_kept_alive_connections()
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("the PBX is still held: {}", Arc::strong_count(&s.pbx));
+}
+
+#[tokio::test]
+async fn the_configuration_routes_want_admin_keys_and_the_ami_its_allow_list() {
+    let s = server("127.0.0.1", &["127.0.0.1/32"]).await;
+    let post = |key: &str, path: &str, body: Value| {
+        client()
+            .post(format!("{}{path}", s.base))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+    };
+    let entry = json!({"name": "out", "match": {"prefix": "9"}, "to": {"trunk": "carrier"}});
+    // A read key reads, but does not write.
+    let refused = post(READ_KEY, "/console/routing", entry.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(refused).await,
+        (StatusCode::FORBIDDEN, "forbidden".into())
+    );
+    let created = post(ADMIN_KEY, "/console/routing", entry.clone())
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    assert_eq!(created.headers()["location"], "/console/routing/out");
+    let again = post(ADMIN_KEY, "/console/routing", entry.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(again).await,
+        (StatusCode::CONFLICT, "conflict".into())
+    );
+    let listed = s.json("/console/routing").await;
+    assert_eq!(listed, json!({"routes": [entry]}));
+    // Not an object; not JSON.
+    let array = post(ADMIN_KEY, "/console/routing", json!([1]))
+        .await
+        .unwrap();
+    assert_eq!(error_of(array).await.1, "bad_request");
+    let text = client()
+        .post(format!("{}/console/routing", s.base))
+        .bearer_auth(ADMIN_KEY)
+        .body("name=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(text).await.1, "unsupported_media_type");
+    let deleted = client()
+        .delete(format!("{}/console/routing/out", s.base))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let gone = s.get("/console/routing/out", Some(READ_KEY)).await;
+    assert_eq!(error_of(gone).await.1, "not_found");
+
+    // The AMI's commands: admin keys, and the allow-list, which can change.
+    let shutdown = post(CONTROL_KEY, "/ami/v1/shutdown", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(error_of(shutdown).await.1, "forbidden");
+    assert!(!s.admin.shutdown.load(Ordering::Relaxed));
+    let dialogs = s.json("/ami/v1/dialogs").await;
+    assert_eq!(dialogs["dialogs"][0]["state"], "confirmed");
+    s.allows.set(vec!["10.0.0.0/8".parse().unwrap()]);
+    let outside = post(ADMIN_KEY, "/ami/v1/reload/acl", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(outside).await,
+        (StatusCode::FORBIDDEN, "forbidden".into())
+    );
+    s.allows.set(vec!["127.0.0.1/32".parse().unwrap()]);
+    let reloaded = post(ADMIN_KEY, "/ami/v1/reload/acl", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(reloaded.status(), 200);
+    let shutdown = post(ADMIN_KEY, "/ami/v1/shutdown", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(shutdown.status(), 202);
+    assert!(s.admin.shutdown.load(Ordering::Relaxed));
 }

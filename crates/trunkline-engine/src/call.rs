@@ -267,8 +267,7 @@ pub(crate) async fn run<L, U>(
     let now = SystemTime::now();
     let trunk = engine
         .shared
-        .config
-        .trunks
+        .trunks()
         .iter()
         .find(|trunk| trunk.admits(peer.addr.ip()))
         .cloned();

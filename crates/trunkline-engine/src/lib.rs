@@ -35,7 +35,7 @@ mod trunk;
 pub use active::{ActiveCall, CallState};
 pub use address::SipAddress;
 pub use control::{CallCommand, CallSide, CommandError, Originate};
-pub use registration::{TrunkRegistrations, TrunkStatus};
+pub use registration::{RegistrationChanges, TrunkRegistrations, TrunkStatus};
 pub use trunk::{Credentials, Trunk};
 
 use dashmap::DashMap;
@@ -44,8 +44,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 use tokio::sync::{broadcast, mpsc};
 use trunkline_cdr::{Cdr, CdrStore};
@@ -237,6 +237,7 @@ pub struct EngineConfig {
     pub router: Option<Arc<dyn Router>>,
     /// The trunks: calls from a source one of them admits come in through
     /// it, and [`Engine::register_trunks`] registers with those that ask.
+    /// The engine starts with these; [`Engine::set_trunks`] replaces them.
     pub trunks: Vec<Arc<Trunk>>,
     /// Receives every call's record once it is stored (for a CDR push):
     /// the call waits for room in the channel before it stops counting as
@@ -391,6 +392,20 @@ struct Shared<L, U> {
     /// Each call in progress by its Call-IDs and record id, for commands.
     controls: control::Controls,
     trunk_statuses: registration::Statuses,
+    /// The trunks in force: [`EngineConfig::trunks`] until
+    /// [`Engine::set_trunks`] replaces them. A call takes what it needs
+    /// (its trunk's `Arc`) when it starts, so a change never reaches it.
+    trunks: RwLock<Arc<Vec<Arc<Trunk>>>>,
+}
+
+impl<L, U> Shared<L, U> {
+    /// The trunks in force now.
+    fn trunks(&self) -> Arc<Vec<Arc<Trunk>>> {
+        self.trunks
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 /// The call engine: cheap to clone.
@@ -433,8 +448,10 @@ where
     ) -> std::io::Result<Engine<L, U>> {
         let (events, _) = broadcast::channel(1024);
         let records = cdr.map(records::Records::start).transpose()?;
+        let trunks = RwLock::new(Arc::new(config.trunks.clone()));
         Ok(Engine {
             shared: Arc::new(Shared {
+                trunks,
                 config,
                 endpoint,
                 registrar,
@@ -590,14 +607,27 @@ where
     }
 
     /// Starts keeping registered with every trunk whose `register` is set;
+    /// [`TrunkRegistrations::update`] follows a change of trunks,
     /// [`TrunkRegistrations::stop`] unregisters.
     pub fn register_trunks(&self) -> TrunkRegistrations {
         let shared = &self.shared;
-        TrunkRegistrations::start(
-            &shared.endpoint,
-            &shared.config.trunks,
-            &shared.trunk_statuses,
-        )
+        TrunkRegistrations::start(&shared.endpoint, &shared.trunks(), &shared.trunk_statuses)
+    }
+
+    /// The trunks in force.
+    pub fn trunks(&self) -> Arc<Vec<Arc<Trunk>>> {
+        self.shared.trunks()
+    }
+
+    /// Replaces the trunks: calls that start from now on are admitted by
+    /// and routed with these; calls in progress keep the trunk they have.
+    /// Registrations follow with [`TrunkRegistrations::update`].
+    pub fn set_trunks(&self, trunks: Vec<Arc<Trunk>>) {
+        *self
+            .shared
+            .trunks
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(trunks);
     }
 
     /// How the registrations with trunks stand, by trunk name.

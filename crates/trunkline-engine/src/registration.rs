@@ -1,7 +1,8 @@
 //! Keeping trunks registered (RFC 3261 §10.2): one task per trunk sends a
 //! REGISTER, answers the trunk's digest challenge, refreshes at half the
 //! granted expiry, backs off after a failure, and unregisters when
-//! stopped.
+//! stopped. When the trunks change, the registrations of those added,
+//! changed or removed start, restart or stop; the others go on.
 
 use crate::address::transport_param;
 use crate::trunk::Trunk;
@@ -30,39 +31,130 @@ pub struct TrunkStatus {
 /// Registration states by trunk name, shared by the tasks and the engine.
 pub(crate) type Statuses = Arc<DashMap<String, TrunkStatus>>;
 
-/// The running registrations; [`TrunkRegistrations::stop`] unregisters.
+/// The running registrations; [`TrunkRegistrations::update`] follows a
+/// change of trunks, [`TrunkRegistrations::stop`] unregisters.
 #[derive(Debug)]
 pub struct TrunkRegistrations {
+    endpoint: Endpoint,
+    statuses: Statuses,
+    /// One task per trunk that registers, with the trunk it registers.
+    running: Vec<Running>,
+}
+
+/// One trunk's registration task.
+#[derive(Debug)]
+struct Running {
+    trunk: Arc<Trunk>,
     stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    /// Unregisters (up to 5 s) and ends the task.
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(UNREGISTER_LIMIT + Duration::from_secs(1), self.task).await;
+    }
+}
+
+/// What [`TrunkRegistrations::update`] did, by trunk name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegistrationChanges {
+    /// Registrations started (a trunk added, or one that now registers).
+    pub started: Vec<String>,
+    /// Registrations started again (the trunk's address, account or
+    /// expiry changed): unregistered with the old, registered anew.
+    pub restarted: Vec<String>,
+    /// Registrations stopped (unregistered): the trunk is gone or no
+    /// longer registers.
+    pub stopped: Vec<String>,
+}
+
+/// Whether a registration with `old` still serves `new`: the same
+/// registrar, account and expiry. ACLs and DIDs do not matter to it.
+fn registers_alike(old: &Trunk, new: &Trunk) -> bool {
+    old.register == new.register
+        && old.registrar_uri() == new.registrar_uri()
+        && old.credentials == new.credentials
+        && old.register_expires == new.register_expires
 }
 
 impl TrunkRegistrations {
     pub(crate) fn start(endpoint: &Endpoint, trunks: &[Arc<Trunk>], statuses: &Statuses) -> Self {
+        let mut registrations = TrunkRegistrations {
+            endpoint: endpoint.clone(),
+            statuses: statuses.clone(),
+            running: Vec::new(),
+        };
+        for trunk in trunks.iter().filter(|trunk| trunk.register) {
+            registrations.spawn(trunk.clone());
+        }
+        registrations
+    }
+
+    fn spawn(&mut self, trunk: Arc<Trunk>) {
         let (stop, stopped) = watch::channel(false);
-        let tasks = trunks
-            .iter()
-            .filter(|trunk| trunk.register)
-            .map(|trunk| {
-                let registration = Registration {
-                    endpoint: endpoint.clone(),
-                    trunk: trunk.clone(),
-                    call_id: format!("{}@trunkline", new_tag()),
-                    from_tag: new_tag(),
-                    cseq: 0,
-                };
-                tokio::spawn(registration.keep(statuses.clone(), stopped.clone()))
-            })
-            .collect();
-        TrunkRegistrations { stop, tasks }
+        let registration = Registration {
+            endpoint: self.endpoint.clone(),
+            trunk: trunk.clone(),
+            call_id: format!("{}@trunkline", new_tag()),
+            from_tag: new_tag(),
+            cseq: 0,
+        };
+        let task = tokio::spawn(registration.keep(self.statuses.clone(), stopped));
+        self.running.push(Running { trunk, stop, task });
+    }
+
+    /// Follows a change of trunks (usually what was just given to
+    /// [`crate::Engine::set_trunks`]): a trunk that registers and had no
+    /// registration starts one; one whose registrar, account or expiry
+    /// changed is unregistered and registered again; one removed or no
+    /// longer registering is unregistered (up to 5 s each) and leaves the
+    /// statuses. The others' registrations go on untouched.
+    pub async fn update(&mut self, trunks: &[Arc<Trunk>]) -> RegistrationChanges {
+        let mut changes = RegistrationChanges::default();
+        let mut kept = Vec::new();
+        for running in std::mem::take(&mut self.running) {
+            let name = running.trunk.name.clone();
+            match trunks.iter().find(|t| t.name == name) {
+                Some(new) if registers_alike(&running.trunk, new) => {
+                    // The task keeps its own Arc: the registration is the
+                    // same whatever else changed.
+                    kept.push(running);
+                }
+                Some(new) if new.register => {
+                    running.stop().await;
+                    changes.restarted.push(name);
+                }
+                _ => {
+                    running.stop().await;
+                    self.statuses.remove(&name);
+                    changes.stopped.push(name);
+                }
+            }
+        }
+        self.running = kept;
+        for trunk in trunks.iter().filter(|trunk| trunk.register) {
+            if self.running.iter().any(|r| r.trunk.name == trunk.name) {
+                continue;
+            }
+            if !changes.restarted.contains(&trunk.name) {
+                changes.started.push(trunk.name.clone());
+            }
+            self.spawn(trunk.clone());
+        }
+        changes
     }
 
     /// Unregisters from every trunk (each given up to 5 s) and ends the
     /// tasks.
     pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        for task in self.tasks {
-            let _ = tokio::time::timeout(UNREGISTER_LIMIT + Duration::from_secs(1), task).await;
+        for running in &self.running {
+            let _ = running.stop.send(true);
+        }
+        for running in self.running {
+            let _ =
+                tokio::time::timeout(UNREGISTER_LIMIT + Duration::from_secs(1), running.task).await;
         }
     }
 }

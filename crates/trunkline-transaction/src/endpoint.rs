@@ -304,6 +304,12 @@ impl Endpoint {
         (state.layer.len(), state.layer.dialog_count())
     }
 
+    /// A copy of every live dialog (their state, tags, target, route set
+    /// and CSeqs), for a listing; in no particular order.
+    pub fn dialogs(&self) -> Vec<Dialog> {
+        self.state().layer.dialogs().cloned().collect()
+    }
+
     /// The transaction layer's counters.
     pub fn stats(&self) -> Stats {
         self.state().layer.stats()

@@ -572,6 +572,11 @@ impl Transactions {
         self.dialogs.len()
     }
 
+    /// Every live dialog, in no particular order.
+    pub fn dialogs(&self) -> impl Iterator<Item = &Dialog> {
+        self.dialogs.values()
+    }
+
     /// A request in dialog `id` (RFC 3261 §12.2.1.1) with its next CSeq
     /// and a Via for its next hop; add Contact (target refreshes) and a
     /// body, build it and pass it to [`Transactions::send_in_dialog`].

@@ -560,6 +560,17 @@ impl Config {
         }
     }
 
+    /// Every fault the checks across keys find in a configuration put
+    /// together in code (the file's with the console's entries).
+    pub(crate) fn check(&self) -> Vec<ConfigError> {
+        validate::check(self)
+    }
+
+    /// The console's database: always under `data.dir`.
+    pub(crate) fn console_path(&self) -> PathBuf {
+        self.data.dir.join("console.sqlite")
+    }
+
     /// The CDR database file: relative paths are under `data.dir`.
     pub(crate) fn cdr_path(&self) -> PathBuf {
         self.data.dir.join(&self.cdr.path)
