@@ -12,6 +12,7 @@
 //! GET  /console/calls/active                     read
 //! GET  /metrics                                  read
 //! GET  /api/v1/openapi.json                      read
+//! GET  /api/v1/events?since&types   (WebSocket)  read
 //! ```
 //!
 //! Every route but the health check wants `Authorization: Bearer {key}`
@@ -27,8 +28,9 @@
 //!
 //! The PBX is reached through the [`Pbx`] trait (the binary implements it
 //! over its engine and registrar), the records through a
-//! [`CdrStore`]. The write side (call commands,
-//! CRUD, JSON-RPC, the events WebSocket) slots in as more route groups
+//! [`CdrStore`]; the live events come from an [`EventHub`] the
+//! program feeds ([`Api::with_events`], [`EventHub::follow`]). The write
+//! side (call commands, CRUD, JSON-RPC) slots in as more route groups
 //! behind [`Scope::Control`] and [`Scope::Admin`] guards.
 //!
 //! ```no_run
@@ -48,6 +50,7 @@
 
 mod auth;
 pub mod error;
+pub mod events;
 mod health;
 mod metrics;
 mod openapi;
@@ -56,6 +59,8 @@ mod records;
 
 pub use auth::{ApiKey, Caller, Scope};
 pub use error::ApiError;
+pub use events::{EventHub, ExtensionState};
+pub use health::OutboxHealth;
 pub use metrics::{Family, MetricKind, MetricsSource, MetricsWriter};
 
 use auth::{Allows, Guard, Keys};
@@ -180,6 +185,7 @@ pub const ROUTES: &[RouteInfo] = &[
     route("GET", "/console/calls/active", READ),
     route("GET", "/metrics", READ),
     route("GET", "/api/v1/openapi.json", READ),
+    route("GET", "/api/v1/events", READ),
 ];
 
 /// What the handlers share.
@@ -188,6 +194,9 @@ pub(crate) struct Shared {
     pub(crate) cdr: Arc<dyn CdrStore>,
     pub(crate) recordings: Option<PathBuf>,
     pub(crate) metrics: Vec<Box<dyn MetricsSource>>,
+    pub(crate) events: EventHub,
+    /// The webhook outbox's counters, for the health check.
+    pub(crate) outbox: Option<Box<dyn Fn() -> OutboxHealth + Send + Sync>>,
     rate: Mutex<health::CallRate>,
 }
 
@@ -230,6 +239,8 @@ impl Api {
             cdr,
             recordings: config.recordings.clone(),
             metrics: Vec::new(),
+            events: EventHub::default(),
+            outbox: None,
             rate: Mutex::default(),
         };
         Api {
@@ -251,6 +262,20 @@ impl Api {
     /// Adds `source`'s metrics to `/metrics`, after the PBX's own.
     pub fn with_metrics(mut self, source: impl MetricsSource) -> Api {
         self.shared.metrics.push(Box::new(source));
+        self
+    }
+
+    /// Serves `hub`'s events at `/api/v1/events` (by default a hub that
+    /// nothing feeds).
+    pub fn with_events(mut self, hub: EventHub) -> Api {
+        self.shared.events = hub;
+        self
+    }
+
+    /// Adds the webhook outbox's counters, as `source` reads them, to the
+    /// health check (which leaves `outbox` out without one).
+    pub fn with_outbox(mut self, source: impl Fn() -> OutboxHealth + Send + Sync + 'static) -> Api {
+        self.shared.outbox = Some(Box::new(source));
         self
     }
 
@@ -295,6 +320,7 @@ impl Api {
             .route("/console/calls/active", get(active_calls))
             .route("/metrics", get(metrics::metrics))
             .route("/api/v1/openapi.json", get(openapi_document))
+            .route("/api/v1/events", get(events::socket::events))
             .route_layer(axum::middleware::from_fn_with_state(
                 guard(Scope::Read),
                 auth::require_scope,
@@ -378,10 +404,13 @@ async fn accept(listener: TcpListener, router: Router) {
                     request.extensions_mut().insert(ConnectInfo(peer));
                     router.clone().oneshot(request)
                 });
+            // With upgrades: the events route turns its connection into
+            // a WebSocket.
             let served = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
                 .await;
             if let Err(e) = served {
                 tracing::debug!("http connection: {e}");
