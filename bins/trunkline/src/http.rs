@@ -1,6 +1,7 @@
 //! The HTTP side: trunkline-api's router over this PBX's state, with the
 //! keys and allow-list of `[api]` and `[ami]`, the CDR store and the
-//! recordings directory, and the webhook outbox's figures in `/metrics`.
+//! recordings directory, the live events, and the webhook outbox's
+//! figures in `/metrics` and the health check.
 
 use crate::config::Config;
 use crate::pbx::State;
@@ -8,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
-use trunkline_api::{Api, ApiConfig, MetricKind, MetricsWriter, Pbx, SipTables};
+use trunkline_api::{Api, ApiConfig, MetricKind, MetricsWriter, OutboxHealth, Pbx, SipTables};
 use trunkline_cdr::CdrStore;
 use trunkline_engine::{ActiveCall, EngineStats, TrunkStatus};
 use trunkline_webhooks::Outbox;
@@ -63,11 +64,27 @@ pub(crate) async fn serve(
         ami_allows: config.ami.allows.iter().map(|net| net.0).collect(),
         recordings: Some(config.recording_dir()),
     };
-    let mut api = Api::new(api_config, state, cdr);
+    let events = state.events.clone();
+    let mut api = Api::new(api_config, state, cdr).with_events(events);
     if let Some(outbox) = outbox {
-        api = api.with_metrics(move |out: &mut MetricsWriter| outbox_metrics(&outbox, out));
+        let health = outbox.clone();
+        api = api
+            .with_metrics(move |out: &mut MetricsWriter| outbox_metrics(&outbox, out))
+            .with_outbox(move || outbox_health(&health));
     }
     api.serve(config.http.address.0).await
+}
+
+fn outbox_health(outbox: &Outbox) -> OutboxHealth {
+    let stats = outbox.stats();
+    OutboxHealth {
+        pending: stats.depth,
+        delivered: stats.delivered,
+        failed: stats.dead_lettered,
+        failed_attempts: stats.failed_attempts,
+        refused_full: stats.refused_full,
+        dead: stats.dead,
+    }
 }
 
 fn outbox_metrics(outbox: &Outbox, out: &mut MetricsWriter) {

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::broadcast::error::RecvError;
+use trunkline_api::EventHub;
 use trunkline_cdr::{CdrStore, SqliteCdrStore};
 use trunkline_registrar::{Algorithm, MemoryLocator, RegistrarConfig, Secret, StaticUsers, User};
 use trunkline_transaction::transport::{Listener, TlsIdentity, TransportConfig};
@@ -23,6 +24,8 @@ pub(crate) struct State {
     pub(crate) registrar: Arc<Registrar>,
     pub(crate) engine: CallEngine,
     pub(crate) endpoint: Endpoint,
+    /// The live events of `/api/v1/events`.
+    pub(crate) events: EventHub,
     draining: AtomicBool,
 }
 
@@ -43,6 +46,10 @@ const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// How often a draining shutdown looks at the calls left.
 const DRAIN_POLL: Duration = Duration::from_millis(100);
+
+/// How long the events' WebSocket clients get to answer the close at
+/// shutdown.
+const EVENTS_CLOSE: Duration = Duration::from_secs(1);
 
 /// Runs the PBX until SIGTERM or SIGINT, then drains and returns.
 pub(crate) async fn run(config: Config) -> Result<(), String> {
@@ -96,11 +103,16 @@ pub(crate) async fn run(config: Config) -> Result<(), String> {
         client.as_ref(),
         stored_records,
     )?;
+    // Subscribed before the engine runs: the first event is numbered 1.
+    let hub = EventHub::new(config.api.events_retention);
+    hub.add_extensions(config.extensions.iter().map(|e| e.number.clone()));
+    let follow_events = hub.follow(engine.subscribe(), registrar.subscribe());
     let state = Arc::new(State {
         started: Instant::now(),
         registrar,
         engine: engine.clone(),
         endpoint: endpoint.clone(),
+        events: hub,
         draining: AtomicBool::new(false),
     });
     let outbox = durable.as_ref().map(crate::hooks::Durable::outbox);
@@ -183,6 +195,11 @@ pub(crate) async fn run(config: Config) -> Result<(), String> {
     // calls here.
     trunk_registrations.stop().await;
     sip.abort();
+    // The events' clients get what happened so far, then a close.
+    if !state.events.close(EVENTS_CLOSE).await {
+        tracing::debug!("events clients did not answer the close in time");
+    }
+    follow_events.abort();
     http.abort();
     sweep.abort();
     log_registrations.abort();

@@ -33,7 +33,7 @@ use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use trunkline_cdr::Timestamp;
@@ -437,6 +437,13 @@ impl Delivery {
     }
 }
 
+/// What one event from the backlog or the queue makes.
+enum Next {
+    Deliver(Delivery),
+    Skip,
+    End,
+}
+
 /// One client's stream: what it missed, then the live events.
 #[derive(Debug)]
 pub struct Subscription {
@@ -477,24 +484,64 @@ impl Subscription {
             return Some(Delivery::Gap { from, to });
         }
         loop {
-            let event = match self.backlog.pop_front() {
-                Some(event) => event,
-                None => match self.live.recv().await {
-                    Ok(event) => event,
-                    Err(RecvError::Lagged(missed)) => {
-                        return Some(Delivery::Lag {
-                            missed,
-                            resume_since: self.last,
-                        });
-                    }
-                    Err(RecvError::Closed) => return None,
-                },
+            let received = match self.backlog.pop_front() {
+                Some(event) => Ok(event),
+                None => self.live.recv().await,
             };
-            self.last = event.seq;
-            if self.types.as_ref().is_none_or(|t| t.contains(&event.kind)) {
-                return Some(Delivery::Event(event));
+            match self.take(received) {
+                Next::Deliver(delivery) => return Some(delivery),
+                Next::Skip => {}
+                Next::End => return None,
             }
         }
+    }
+
+    /// The next delivery if one is waiting.
+    pub fn try_next(&mut self) -> Option<Delivery> {
+        if let Some((from, to)) = self.gap.take() {
+            return Some(Delivery::Gap { from, to });
+        }
+        loop {
+            let received = match self.backlog.pop_front() {
+                Some(event) => Ok(event),
+                None => match self.live.try_recv() {
+                    Ok(event) => Ok(event),
+                    Err(TryRecvError::Empty) => return None,
+                    Err(TryRecvError::Lagged(missed)) => Err(RecvError::Lagged(missed)),
+                    Err(TryRecvError::Closed) => Err(RecvError::Closed),
+                },
+            };
+            match self.take(received) {
+                Next::Deliver(delivery) => return Some(delivery),
+                Next::Skip => {}
+                Next::End => return None,
+            }
+        }
+    }
+
+    /// What an event taken from the backlog or the queue makes.
+    fn take(&mut self, received: Result<Event, RecvError>) -> Next {
+        match received {
+            Ok(event) => {
+                self.last = event.seq;
+                if self.types.as_ref().is_none_or(|t| t.contains(&event.kind)) {
+                    Next::Deliver(Delivery::Event(event))
+                } else {
+                    Next::Skip
+                }
+            }
+            Err(RecvError::Lagged(missed)) => Next::Deliver(Delivery::Lag {
+                missed,
+                resume_since: self.last,
+            }),
+            Err(RecvError::Closed) => Next::End,
+        }
+    }
+
+    /// How many deliveries are waiting, at most (filtered-out events
+    /// count).
+    pub fn waiting(&self) -> usize {
+        usize::from(self.gap.is_some()) + self.backlog.len() + self.live.len()
     }
 
     /// The last event delivered or filtered out.
@@ -780,6 +827,37 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(next_json(&mut s).await["seq"], 7);
+    }
+
+    #[tokio::test]
+    async fn what_is_waiting_can_be_taken_without_waiting() {
+        let hub = EventHub::with_queue(3, 2);
+        for i in 0..5 {
+            hub.publish_call(&ringing(&format!("c{i}")));
+        }
+        let mut s = hub.subscribe(Some(1));
+        hub.publish_call(&ringing("c5"));
+        hub.publish_call(&ringing("c6"));
+        hub.publish_call(&ringing("c7"));
+        // A gap (2), 3 to 5 kept, and 6 to 8 sent live, of which the
+        // queue kept 7 and 8 (6 becomes a lag).
+        assert_eq!(s.waiting(), 1 + 3 + 3);
+        let mut taken = Vec::new();
+        while let Some(delivery) = s.try_next() {
+            taken.push(match delivery {
+                Delivery::Event(e) => format!("{}", e.seq()),
+                Delivery::Gap { from, to } => format!("gap {from}-{to}"),
+                Delivery::Lag {
+                    missed,
+                    resume_since,
+                } => format!("lag {missed} after {resume_since}"),
+            });
+        }
+        assert_eq!(taken, ["gap 2-2", "3", "4", "5", "lag 1 after 5", "7", "8"]);
+        assert_eq!(s.waiting(), 0);
+        drop(hub);
+        assert!(s.try_next().is_none());
+        assert!(s.next().await.is_none(), "the hub is gone");
     }
 
     #[tokio::test]

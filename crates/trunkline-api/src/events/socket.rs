@@ -106,6 +106,15 @@ async fn stream(
     let mut heard = Instant::now();
     loop {
         if *closing.borrow_and_update() {
+            // What happened before the close still goes out.
+            for _ in 0..subscription.waiting() {
+                let Some(delivery) = subscription.try_next() else {
+                    break;
+                };
+                if socket.send(Message::Text(delivery.json())).await.is_err() {
+                    return;
+                }
+            }
             return close(socket, close_code::AWAY, "the PBX is shutting down").await;
         }
         tokio::select! {
