@@ -69,6 +69,17 @@ type Socket = WebSocketStream<TcpStream>;
 
 /// Connects to `/api/v1/events{query}` with `key`.
 async fn connect(address: SocketAddr, query: &str, key: Option<&str>) -> Result<Socket, WsError> {
+    let stream = TcpStream::connect(address).await.unwrap();
+    connect_over(stream, address, query, key).await
+}
+
+/// [`connect`] over `stream`.
+async fn connect_over(
+    stream: TcpStream,
+    address: SocketAddr,
+    query: &str,
+    key: Option<&str>,
+) -> Result<Socket, WsError> {
     let mut request = format!("ws://{address}/api/v1/events{query}")
         .into_client_request()
         .unwrap();
@@ -76,7 +87,6 @@ async fn connect(address: SocketAddr, query: &str, key: Option<&str>) -> Result<
         let value = format!("Bearer {key}").parse().unwrap();
         request.headers_mut().insert(AUTHORIZATION, value);
     }
-    let stream = TcpStream::connect(address).await.unwrap();
     let connecting = client_async(request, stream);
     let (socket, _) = tokio::time::timeout(Duration::from_secs(10), connecting)
         .await
@@ -264,5 +274,52 @@ async fn closing_the_hub_closes_every_connection_cleanly() {
     {
         Some(Ok(Message::Close(Some(frame)))) => assert_eq!(frame.code, CloseCode::Away),
         other => panic!("{other:?}"),
+    }
+}
+
+/// A client that reads nothing while 200,000 events go out falls behind
+/// its queue: each event it missed is accounted for by a `lag`, never
+/// dropped silently, and a reconnection from `resume_since` fetches them.
+#[tokio::test]
+async fn a_slow_client_is_told_what_it_missed() {
+    const EVENTS: u64 = 200_000;
+    let hub = EventHub::with_queue(250_000, 16);
+    let (address, _dir) = serve(&hub).await;
+    // A small receive buffer, so that the server's sends block soon.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(address).await.unwrap();
+    let mut slow = connect_over(stream, address, "", Some(KEY)).await.unwrap();
+    for i in 0..EVENTS {
+        hub.publish_call(&ringing(&format!("c{i}")));
+    }
+    let mut last = 0;
+    let mut lags = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while last < EVENTS {
+        assert!(std::time::Instant::now() < deadline, "at {last}");
+        let event = next(&mut slow).await;
+        match event["type"].as_str().unwrap() {
+            "lag" => {
+                let resume_since = event["resume_since"].as_u64().unwrap();
+                assert_eq!(resume_since, last, "{event}");
+                last += event["missed"].as_u64().unwrap();
+                lags.push(resume_since);
+            }
+            "call" => {
+                assert_eq!(event["seq"].as_u64(), Some(last + 1), "a silent gap");
+                last += 1;
+            }
+            other => panic!("{other}: {event}"),
+        }
+    }
+    assert!(!lags.is_empty(), "the client never fell behind");
+    drop(slow);
+    // What the first lag skipped is still kept.
+    let mut again = connect(address, &format!("?since={}", lags[0]), Some(KEY))
+        .await
+        .unwrap();
+    for seq in lags[0] + 1..=lags[0] + 100 {
+        assert_eq!(next(&mut again).await["seq"], seq);
     }
 }

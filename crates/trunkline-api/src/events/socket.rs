@@ -26,6 +26,10 @@ const SILENCE_LIMIT: Duration = Duration::from_secs(75);
 /// How long a closing handshake may take before the socket is dropped.
 const CLOSE_LIMIT: Duration = Duration::from_secs(1);
 
+/// A client that takes no message for this long (its connection full) is
+/// dropped; it reconnects with `since` to fetch what it missed.
+const SEND_LIMIT: Duration = Duration::from_secs(30);
+
 /// The query parameters.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -111,7 +115,7 @@ async fn stream(
                 let Some(delivery) = subscription.try_next() else {
                     break;
                 };
-                if socket.send(Message::Text(delivery.json())).await.is_err() {
+                if !send(&mut socket, Message::Text(delivery.json())).await {
                     return;
                 }
             }
@@ -135,18 +139,29 @@ async fn stream(
                     tracing::debug!("events client silent: dropped");
                     return;
                 }
-                if socket.send(Message::Ping(Bytes::new())).await.is_err() {
+                if !send(&mut socket, Message::Ping(Bytes::new())).await {
                     return;
                 }
             }
             delivery = subscription.next() => match delivery {
                 Some(delivery) => {
-                    if socket.send(Message::Text(delivery.json())).await.is_err() {
+                    if !send(&mut socket, Message::Text(delivery.json())).await {
                         return;
                     }
                 }
                 None => return close(socket, close_code::AWAY, "the event hub is gone").await,
             },
+        }
+    }
+}
+
+/// Sends `message`; whether it went within [`SEND_LIMIT`].
+async fn send(socket: &mut WebSocket, message: Message) -> bool {
+    match tokio::time::timeout(SEND_LIMIT, socket.send(message)).await {
+        Ok(sent) => sent.is_ok(),
+        Err(_) => {
+            tracing::debug!("events client takes nothing: dropped");
+            false
         }
     }
 }
@@ -158,7 +173,10 @@ async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
         code,
         reason: reason.into(),
     };
-    if socket.send(Message::Close(Some(frame))).await.is_ok() {
+    if tokio::time::timeout(CLOSE_LIMIT, socket.send(Message::Close(Some(frame))))
+        .await
+        .is_ok_and(|sent| sent.is_ok())
+    {
         finish(socket).await;
     }
 }
