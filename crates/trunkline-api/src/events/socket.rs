@@ -30,6 +30,10 @@ const CLOSE_LIMIT: Duration = Duration::from_secs(1);
 /// dropped; it reconnects with `since` to fetch what it missed.
 const SEND_LIMIT: Duration = Duration::from_secs(30);
 
+/// The largest message a client may send: it has nothing to say but
+/// pongs and a close.
+const CLIENT_MESSAGE_LIMIT: usize = 4096;
+
 /// The query parameters.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -95,7 +99,10 @@ pub(crate) async fn events(
         subscription = subscription.only(types);
     }
     let closing = hub.closing();
-    upgrade.on_upgrade(move |socket| stream(socket, subscription, closing))
+    upgrade
+        .max_message_size(CLIENT_MESSAGE_LIMIT)
+        .max_frame_size(CLIENT_MESSAGE_LIMIT)
+        .on_upgrade(move |socket| stream(socket, subscription, closing))
 }
 
 /// Sends `subscription`'s deliveries until the client goes, falls
