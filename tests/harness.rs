@@ -163,6 +163,23 @@ impl Pbx {
 
     /// `GET path` with `Authorization: Bearer {key}` when a key is given.
     pub fn get_as(&self, path: &str, key: Option<&str>) -> (u16, String) {
+        self.request_as("GET", path, key, None)
+    }
+
+    /// `POST path` with a JSON body and `key`: the status code and the
+    /// body.
+    pub fn post_as(&self, path: &str, key: &str, json: &str) -> (u16, String) {
+        self.request_as("POST", path, Some(key), Some(json))
+    }
+
+    /// `method path` over HTTP/1.1, with a key and a JSON body if given.
+    pub fn request_as(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        json: Option<&str>,
+    ) -> (u16, String) {
         let mut stream = TcpStream::connect(("127.0.0.1", self.http_port)).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
@@ -170,9 +187,16 @@ impl Pbx {
         let authorization = key
             .map(|key| format!("Authorization: Bearer {key}\r\n"))
             .unwrap_or_default();
+        let body = json.map_or(String::new(), |json| {
+            format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{json}",
+                json.len()
+            )
+        });
+        let end = if json.is_some() { "" } else { "\r\n" };
         write!(
             stream,
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{authorization}Connection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{authorization}Connection: close\r\n{end}{body}"
         )
         .unwrap();
         let mut response = String::new();

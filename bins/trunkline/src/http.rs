@@ -9,9 +9,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
-use trunkline_api::{Api, ApiConfig, MetricKind, MetricsWriter, OutboxHealth, Pbx, SipTables};
+use trunkline_api::{
+    Api, ApiConfig, CommandFuture, MetricKind, MetricsWriter, OutboxHealth, Pbx, SipTables,
+};
 use trunkline_cdr::CdrStore;
-use trunkline_engine::{ActiveCall, EngineStats, TrunkStatus};
+use trunkline_engine::{
+    ActiveCall, CallCommand, CallEvent, CommandError, EngineStats, Originate, TrunkStatus,
+};
 use trunkline_webhooks::Outbox;
 
 impl Pbx for State {
@@ -48,6 +52,22 @@ impl Pbx for State {
             dialogs,
             call_dialogs: self.engine.stats().dialogs,
         }
+    }
+
+    fn command<'a>(&'a self, call: &'a str, command: CallCommand) -> CommandFuture<'a> {
+        Box::pin(self.engine.command(call, command))
+    }
+
+    fn has_call(&self, call: &str) -> bool {
+        self.engine.has_call(call)
+    }
+
+    fn originate(&self, originate: Originate) -> Result<String, CommandError> {
+        self.engine.originate(originate)
+    }
+
+    fn call_events(&self) -> tokio::sync::broadcast::Receiver<CallEvent> {
+        self.engine.subscribe()
     }
 }
 

@@ -28,11 +28,20 @@ pub const CODES: &[(&str, u16)] = &[
     ("payload_too_large", 413),
     ("unsupported_media_type", 415),
     ("range_not_satisfiable", 416),
+    ("invalid_state", 409),
+    ("media_not_anchored", 409),
     ("internal", 500),
+    ("refused", 502),
+    ("unavailable", 503),
+    ("timeout", 504),
 ];
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
         ApiError {
             status,
             code,
@@ -177,6 +186,23 @@ impl From<JsonRejection> for ApiError {
             StatusCode::PAYLOAD_TOO_LARGE => ApiError::payload_too_large(rejection.body_text()),
             _ => ApiError::bad_request(rejection.body_text()),
         }
+    }
+}
+
+impl From<trunkline_engine::CommandError> for ApiError {
+    fn from(error: trunkline_engine::CommandError) -> ApiError {
+        use trunkline_engine::CommandError as E;
+        let message = error.to_string();
+        let (status, code) = match error {
+            E::NoSuchCall | E::Ended => (StatusCode::NOT_FOUND, "not_found"),
+            E::WrongState(_) => (StatusCode::CONFLICT, "invalid_state"),
+            E::MediaNotAnchored => (StatusCode::CONFLICT, "media_not_anchored"),
+            E::Refused(_) => (StatusCode::BAD_GATEWAY, "refused"),
+            E::Timeout => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
+            E::Invalid(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            E::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        };
+        ApiError::new(status, code, message)
     }
 }
 

@@ -10,6 +10,9 @@
 //! GET  /console/call-records/{id}/sip-flow       read
 //! GET  /console/call-records/{id}/recording      read (Range: bytes=…)
 //! GET  /console/calls/active                     read
+//! POST /console/calls/active/{call_id}/commands  control
+//! POST /console/calls                            control
+//! GET  /call-api                    (WebSocket)  control
 //! GET  /metrics                                  read
 //! GET  /api/v1/openapi.json                      read
 //! GET  /api/v1/events?since&types   (WebSocket)  read
@@ -29,9 +32,8 @@
 //! The PBX is reached through the [`Pbx`] trait (the binary implements it
 //! over its engine and registrar), the records through a
 //! [`CdrStore`]; the live events come from an [`EventHub`] the
-//! program feeds ([`Api::with_events`], [`EventHub::follow`]). The write
-//! side (call commands, CRUD, JSON-RPC) slots in as more route groups
-//! behind [`Scope::Control`] and [`Scope::Admin`] guards.
+//! program feeds ([`Api::with_events`], [`EventHub::follow`]). CRUD
+//! slots in as more route groups behind [`Scope::Admin`] guards.
 //!
 //! ```no_run
 //! # async fn run(pbx: std::sync::Arc<dyn trunkline_api::Pbx>,
@@ -49,6 +51,8 @@
 #![forbid(unsafe_code)]
 
 mod auth;
+mod call_api;
+mod calls;
 pub mod error;
 pub mod events;
 mod health;
@@ -65,7 +69,7 @@ pub use metrics::{Family, MetricKind, MetricsSource, MetricsWriter};
 
 use auth::{Allows, Guard, Keys};
 use axum::extract::{ConnectInfo, State};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -80,7 +84,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tower::ServiceExt;
 use trunkline_cdr::CdrStore;
-use trunkline_engine::{ActiveCall, EngineStats, TrunkStatus};
+use trunkline_engine::{
+    ActiveCall, CallCommand, CallEvent, CommandError, EngineStats, Originate, TrunkStatus,
+};
 
 /// What the API reads from the running PBX.
 pub trait Pbx: Send + Sync + 'static {
@@ -98,7 +104,21 @@ pub trait Pbx: Send + Sync + 'static {
     fn active_calls(&self) -> Vec<ActiveCall>;
     /// What the SIP stack holds.
     fn sip_tables(&self) -> SipTables;
+    /// Tells the call in progress `call` (its record id or a dialog's
+    /// Call-ID) to do `command`; resolves once it is done.
+    fn command<'a>(&'a self, call: &'a str, command: CallCommand) -> CommandFuture<'a>;
+    /// Whether a call in progress answers to `call`.
+    fn has_call(&self, call: &str) -> bool;
+    /// Starts a click-to-dial call; its id (the caller's dialog's
+    /// Call-ID).
+    fn originate(&self, originate: Originate) -> Result<String, CommandError>;
+    /// Call events from now on.
+    fn call_events(&self) -> tokio::sync::broadcast::Receiver<CallEvent>;
 }
+
+/// A command on its way ([`Pbx::command`]).
+pub type CommandFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), CommandError>> + Send + 'a>>;
 
 /// What the SIP stack holds; all three return to zero once nothing goes
 /// on (transactions linger up to 32 s for late retransmissions).
@@ -171,6 +191,7 @@ const fn route(method: &'static str, path: &'static str, access: Access) -> Rout
 }
 
 const READ: Access = Access::Key(Scope::Read);
+const CONTROL: Access = Access::Key(Scope::Control);
 
 /// Every route served (besides `HEAD` for each `GET`); the OpenAPI
 /// document describes each, and a test holds the two and the router to
@@ -183,6 +204,9 @@ pub const ROUTES: &[RouteInfo] = &[
     route("GET", "/console/call-records/{id}/sip-flow", READ),
     route("GET", "/console/call-records/{id}/recording", READ),
     route("GET", "/console/calls/active", READ),
+    route("POST", "/console/calls/active/{call_id}/commands", CONTROL),
+    route("POST", "/console/calls", CONTROL),
+    route("GET", "/call-api", CONTROL),
     route("GET", "/metrics", READ),
     route("GET", "/api/v1/openapi.json", READ),
     route("GET", "/api/v1/events", READ),
@@ -325,11 +349,21 @@ impl Api {
                 guard(Scope::Read),
                 auth::require_scope,
             ));
-        // The write side adds groups here behind guard(Scope::Control)
-        // and guard(Scope::Admin); AMI commands go in `ami` with both.
+        let control = Router::new()
+            .route(
+                "/console/calls/active/{call_id}/commands",
+                post(calls::command),
+            )
+            .route("/console/calls", post(calls::originate))
+            .route("/call-api", get(call_api::upgrade))
+            .route_layer(axum::middleware::from_fn_with_state(
+                guard(Scope::Control),
+                auth::require_scope,
+            ));
         let mut router = Router::new()
             .merge(ami)
             .merge(read)
+            .merge(control)
             .with_state(shared.clone());
         for (scope, routes) in self.extra {
             router = router.merge(routes.route_layer(axum::middleware::from_fn_with_state(
@@ -404,12 +438,12 @@ async fn accept(listener: TcpListener, router: Router) {
                     request.extensions_mut().insert(ConnectInfo(peer));
                     router.clone().oneshot(request)
                 });
-            // With upgrades: the events route turns its connection into
-            // a WebSocket.
             let served = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service)
+                // WebSocket routes (the call API, the events) take the
+                // connection over.
                 .with_upgrades()
                 .await;
             if let Err(e) = served {

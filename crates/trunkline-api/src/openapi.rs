@@ -213,6 +213,21 @@ fn schemas() -> Value {
                 "source": {"type": "string", "enum": ["call", "registration"]}
             }
         },
+        "CallCommand": {
+            "type": "object", "required": ["action"],
+            "properties": {
+                "action": {"type": "string", "enum": ["hangup", "hold", "unhold", "mute", "unmute", "transfer", "accept"]},
+                "reason": {"type": "string", "description": "hangup: why, for the record."},
+                "leg": {"type": "string", "enum": ["caller", "callee"], "description": "hold, unhold, mute, unmute: whose (both without it); transfer: the party that stays (caller by default)."},
+                "track_id": {"type": "string", "enum": ["audio-0", "audio-1"], "description": "mute, unmute: the caller's (audio-0) or the callee's (audio-1) audio."},
+                "target": {"type": "string", "description": "transfer: an extension, a number or a SIP URI."},
+                "sdp": {"type": "string", "description": "accept: the answer's session description."}
+            }
+        },
+        "CommandStatus": {
+            "type": "object", "required": ["status"],
+            "properties": {"status": {"type": "string", "enum": ["done", "started"]}}
+        },
         "ActiveCalls": {
             "type": "object", "required": ["calls"],
             "properties": {"calls": {"type": "array", "items": {
@@ -306,6 +321,57 @@ pub(crate) fn document() -> Value {
             "/console/calls/active": {"get": {
                 "summary": "The calls in progress (scope read).",
                 "responses": keyed(json!({"200": json_response("The calls, oldest first.", "ActiveCalls")}))
+            }},
+            "/console/calls/active/{call_id}/commands": {"post": {
+                "summary": "Tell a call in progress what to do (scope control).",
+                "description": "`hangup`, `hold`, `unhold`, `mute`, `unmute` and `accept` are carried out before the answer; `transfer` is started (202) and its progress comes on the event stream.",
+                "parameters": [{
+                    "name": "call_id", "in": "path", "required": true,
+                    "description": "The Call-ID of either of the call's dialogs, or its record id.",
+                    "schema": {"type": "string"}
+                }],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CallCommand"}}}},
+                "responses": keyed(json!({
+                    "200": json_response("Done.", "CommandStatus"),
+                    "202": json_response("A transfer, started.", "CommandStatus"),
+                    "400": error_response("The body does not parse (`bad_request`)."),
+                    "404": error_response("No call in progress with that id (`not_found`)."),
+                    "409": error_response("Not for the call as it stands (`invalid_state`), or its media is not in the relay (`media_not_anchored`)."),
+                    "413": error_response("The body is over 2 MiB (`payload_too_large`)."),
+                    "415": error_response("The body is not JSON (`unsupported_media_type`)."),
+                    "502": error_response("A phone refused the re-INVITE (`refused`)."),
+                    "504": error_response("A phone did not answer in time (`timeout`).")
+                }))
+            }},
+            "/console/calls": {"post": {
+                "summary": "Click-to-dial: ring the caller, then connect the callee (scope control).",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["caller", "callee"], "additionalProperties": false,
+                    "properties": {
+                        "caller": {"type": "string", "description": "The extension rung first."},
+                        "callee": {"type": "string", "description": "An extension or a number the routes know."},
+                        "record": {"type": ["boolean", "null"]}
+                    }
+                }}}},
+                "responses": keyed(json!({
+                    "202": {"description": "Started; progress on the event stream.", "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["call_id", "status"],
+                        "properties": {"call_id": {"type": "string"}, "status": {"type": "string", "enum": ["started"]}}
+                    }}}},
+                    "400": error_response("The body does not parse, or a number is not one (`bad_request`)."),
+                    "409": error_response("No relay to anchor the call's media (`media_not_anchored`)."),
+                    "413": error_response("The body is over 2 MiB (`payload_too_large`)."),
+                    "415": error_response("The body is not JSON (`unsupported_media_type`)."),
+                    "503": error_response("Shutting down (`unavailable`).")
+                }))
+            }},
+            "/call-api": {"get": {
+                "summary": "The JSON-RPC 2.0 call API, over WebSocket (scope control).",
+                "description": "Upgrade to WebSocket, then send JSON-RPC 2.0 requests: CallStart, CallEnd, CallHold, CallUnhold, CallBlindTransfer (docs/api.md).",
+                "responses": keyed(json!({
+                    "101": {"description": "Switching to WebSocket."},
+                    "400": error_response("Not a WebSocket upgrade (`bad_request`).")
+                }))
             }},
             "/metrics": {"get": {
                 "summary": "Prometheus metrics, text format 0.0.4 (scope read).",

@@ -15,9 +15,11 @@ use tokio_tungstenite::tungstenite::http::header::AUTHORIZATION;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{WebSocketStream, client_async};
-use trunkline_api::{Api, ApiConfig, ApiKey, EventHub, Pbx, Scope, SipTables};
+use trunkline_api::{Api, ApiConfig, ApiKey, CommandFuture, EventHub, Pbx, Scope, SipTables};
 use trunkline_cdr::SqliteCdrStore;
-use trunkline_engine::{ActiveCall, CallEvent, EngineStats, TrunkStatus};
+use trunkline_engine::{
+    ActiveCall, CallCommand, CallEvent, CommandError, EngineStats, Originate, TrunkStatus,
+};
 
 const KEY: &str = "events-read-key-0123456789";
 
@@ -45,6 +47,18 @@ impl Pbx for Quiet {
     }
     fn sip_tables(&self) -> SipTables {
         SipTables::default()
+    }
+    fn command<'a>(&'a self, _: &'a str, _: CallCommand) -> CommandFuture<'a> {
+        Box::pin(async { Err(CommandError::NoSuchCall) })
+    }
+    fn has_call(&self, _: &str) -> bool {
+        false
+    }
+    fn originate(&self, _: Originate) -> Result<String, CommandError> {
+        Err(CommandError::ShuttingDown)
+    }
+    fn call_events(&self) -> tokio::sync::broadcast::Receiver<CallEvent> {
+        tokio::sync::broadcast::channel(1).1
     }
 }
 

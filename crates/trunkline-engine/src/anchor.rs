@@ -74,6 +74,56 @@ pub(crate) fn holds(sdp: &Sdp) -> bool {
     })
 }
 
+/// The direction of the first audio stream (`sendrecv` without one).
+pub(crate) fn direction(sdp: &Sdp) -> Direction {
+    audio(sdp).map_or(Direction::SendRecv, |index| sdp.direction(index))
+}
+
+/// Sets the direction of the first audio stream.
+pub(crate) fn set_direction(sdp: &mut Sdp, direction: Direction) {
+    if let Some(index) = audio(sdp) {
+        sdp.set_direction(index, direction);
+    }
+}
+
+/// Our own offer for a call the PBX starts (click-to-dial): audio at the
+/// relay's `leg` in G.711 µ-law or A-law, with RFC 4733 digits.
+pub(crate) fn own_offer(leg: LegAddrs, session_id: u64) -> Option<Sdp> {
+    let ip = leg.rtp.ip();
+    let family = if ip.is_ipv4() { "IP4" } else { "IP6" };
+    let port = leg.rtp.port();
+    Sdp::parse(&format!(
+        "v=0\r\no=trunkline {session_id} 1 IN {family} {ip}\r\ns=trunkline\r\n\
+         c=IN {family} {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0 8 101\r\n\
+         a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n\
+         a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=sendrecv\r\n"
+    ))
+    .ok()
+}
+
+/// `sdp` as the next version of `previous` (RFC 3264 §8: a changed
+/// description in the same session keeps the origin and raises its
+/// version by one).
+pub(crate) fn next_version(previous: &Sdp, sdp: &mut Sdp) {
+    let origin = |sdp: &Sdp| sdp.session.iter().position(|l| l.kind == b'o');
+    let (Some(old), Some(new)) = (origin(previous), origin(sdp)) else {
+        return;
+    };
+    let mut fields: Vec<String> = previous.session[old]
+        .value
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    if fields.len() != 6 {
+        return;
+    }
+    let Ok(version) = fields[2].parse::<u64>() else {
+        return;
+    };
+    fields[2] = version.wrapping_add(1).to_string();
+    sdp.session[new].value = fields.join(" ");
+}
+
 /// Whether a peer that signals from `source` writes an address it cannot
 /// be reached at in its description: behind NAT, or at least not where it
 /// says it is.
@@ -116,6 +166,41 @@ mod tests {
         assert!(!text.contains("a=rtcp"), "{text}");
         assert!(text.contains("a=rtpmap:101 telephone-event/8000"), "{text}");
         assert_eq!(target(&sdp).map(|t| t.rtcp.port()), Some(20001));
+    }
+
+    #[test]
+    fn a_new_version_keeps_the_origin_and_counts_up() {
+        let previous = Sdp::parse(OFFER).unwrap_or_else(|e| panic!("{e}"));
+        let other = OFFER.replace(
+            "o=alice 1 1 IN IP4 192.0.2.10",
+            "o=bob 77 9 IN IP4 192.0.2.99",
+        );
+        let mut sdp = Sdp::parse(&other).unwrap_or_else(|e| panic!("{e}"));
+        next_version(&previous, &mut sdp);
+        let text = sdp.to_string();
+        assert!(text.contains("o=alice 1 2 IN IP4 192.0.2.10\r\n"), "{text}");
+        assert!(text.contains("c=IN IP4 192.0.2.10"), "{text}");
+        set_direction(&mut sdp, Direction::SendOnly);
+        assert_eq!(direction(&sdp), Direction::SendOnly);
+        assert!(holds(&sdp));
+    }
+
+    #[test]
+    fn our_offer_points_at_the_relay_in_g711() {
+        let leg = LegAddrs {
+            rtp: "127.0.0.1:20000".parse().unwrap_or_else(|e| panic!("{e}")),
+            rtcp: "127.0.0.1:20001".parse().unwrap_or_else(|e| panic!("{e}")),
+        };
+        let sdp = own_offer(leg, 42).unwrap_or_else(|| panic!("offer"));
+        assert_eq!(
+            target(&sdp),
+            Some(MediaTarget {
+                rtp: leg.rtp,
+                rtcp: leg.rtcp
+            })
+        );
+        let names: Vec<String> = sdp.codecs(0).into_iter().map(|c| c.name).collect();
+        assert_eq!(names, ["PCMU", "PCMA", "telephone-event"]);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use crate::active::{ActiveCall, CallState, Listed};
 use crate::address::{SipAddress, transport_param};
 use crate::anchor::{self, MediaTarget};
+use crate::control::{CallCommand, CallSide, CommandError, Controlled, Order};
 use crate::trunk::Trunk;
 use crate::{
     CallEvent, CallInput, Engine, MediaProxy, RouteDecision, RouteRequest, Routing, Strategy,
@@ -14,15 +15,22 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 use tokio::sync::mpsc;
+
+mod originate;
+mod transfer;
+
+pub(crate) use originate::originate;
 use trunkline_cdr::{
     CallStart, CdrBuilder, CdrId, Direction, Hangup, HangupCause, Party, Side, SipDirection,
     SipFlowEntry,
 };
 use trunkline_media::relay::{Leg, Session, SessionOptions};
-use trunkline_media::sdp::Sdp;
+use trunkline_media::sdp::{Direction as SdpDirection, Sdp};
 use trunkline_registrar::{Binding, Locator, UserBackend};
 use trunkline_sip::{HeaderName, Message, MessageBuilder, Method, StatusCode};
-use trunkline_transaction::{ClientEvent, ClientTxId, DialogId, Peer, ServerTxId, new_tag};
+use trunkline_transaction::{
+    ClientEvent, ClientTxId, DialogId, Peer, ServerTxId, Transport, new_tag,
+};
 
 const SDP: &str = "application/sdp";
 
@@ -118,10 +126,51 @@ struct ForkEvent {
     event: ClientEvent,
 }
 
+/// A final or provisional response on one fork's current transaction.
+struct ForkResponse {
+    fork: usize,
+    response: Message,
+    dialog: Option<DialogId>,
+}
+
+impl Forks {
+    /// The next response on one of the stage's current transactions; a
+    /// fork whose transaction timed out counts as a 408 in `best`. `None`
+    /// once no fork is left waiting. Cancel-safe: it only waits in
+    /// `recv`.
+    async fn next(&mut self, best: &mut Option<StatusCode>) -> Option<ForkResponse> {
+        loop {
+            let ForkEvent { fork, tx, event } = self.events.recv().await?;
+            if tx != self.list[fork].tx {
+                // The challenged transaction a fork answered.
+                continue;
+            }
+            match event {
+                ClientEvent::Response { response, dialog } => {
+                    return Some(ForkResponse {
+                        fork,
+                        response,
+                        dialog,
+                    });
+                }
+                ClientEvent::Timeout => {
+                    self.list[fork].pending = false;
+                    *best = Some(better(*best, StatusCode::REQUEST_TIMEOUT));
+                    if self.list.iter().all(|f| !f.pending) {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// How ringing ended.
 enum Outcome {
     /// A callee answered on this fork, in this dialog.
     Answered { fork: usize, dialog: DialogId },
+    /// The API answered the caller itself ([`CallCommand::Accept`]).
+    Accepted,
     /// Nobody answered: the status the caller gets and why.
     Failed {
         status: StatusCode,
@@ -130,11 +179,25 @@ enum Outcome {
     },
 }
 
+/// Where the A leg comes from.
+enum Origin {
+    /// The caller's INVITE, answered on this transaction.
+    Incoming(ServerTxId),
+    /// A click-to-dial call: our INVITE to the caller's phone, whose
+    /// dialog exists once it answered.
+    Originated(Option<DialogId>),
+}
+
 struct Call<L, U> {
     engine: Engine<L, U>,
-    tx: ServerTxId,
+    origin: Origin,
+    /// The caller's INVITE (for a click-to-dial call, one made up as if
+    /// the caller had dialled).
     invite: Message,
+    /// The A leg's phone or trunk.
     peer: Peer,
+    /// The answered B leg's phone or trunk.
+    b_peer: Option<Peer>,
     /// The trunk the call comes in from; `None` for an extension's call.
     trunk: Option<Arc<Trunk>>,
     /// Our To tag on the A leg.
@@ -157,6 +220,27 @@ struct Call<L, U> {
     extra_headers: Vec<(String, String)>,
     /// The call's entry in the engine's list of calls in progress.
     listed: Listed,
+    /// The ids commands for this call come by.
+    controlled: Controlled,
+    /// The session description last sent to each leg's phone (by
+    /// [`slot`]): what a re-INVITE of ours offers again, changed.
+    last_sent: [Option<Sdp>; 2],
+    /// Recording as the click-to-dial request said, over the route's say.
+    record_override: Option<bool>,
+    /// Why the PBX ended the call (an API hangup's reason).
+    reason: Option<String>,
+}
+
+/// The first call-level details every call starts from.
+struct Opening {
+    origin: Origin,
+    invite: Message,
+    peer: Peer,
+    trunk: Option<Arc<Trunk>>,
+    caller: Party,
+    callee: String,
+    source_channel: String,
+    direction: Direction,
 }
 
 /// Runs the call whose INVITE is `invite`, answering on `tx`.
@@ -210,78 +294,63 @@ pub(crate) async fn run<L, U>(
             }
         },
     };
-    let call_id = invite.call_id().unwrap_or_default().to_owned();
     let callee = invite
         .uri()
         .and_then(|uri| number_of(uri).map(str::to_owned))
         .unwrap_or_default();
-    engine.shared.active.fetch_add(1, Ordering::Relaxed);
-    engine.shared.calls.fetch_add(1, Ordering::Relaxed);
-    engine.emit(CallEvent::New {
-        call_id: call_id.clone(),
-        caller: caller.number.clone(),
-        callee: callee.clone(),
-    });
-    let caller_number = caller.number.clone();
-    let id = CdrId::generate();
-    let listed = Listed::insert(
-        &engine.shared.active_calls,
-        ActiveCall {
-            id: id.clone(),
-            call_id: call_id.clone(),
-            caller: caller_number.clone(),
-            callee: callee.clone(),
-            direction,
-            state: CallState::Trying,
-            started: now.into(),
-            answered_at: None,
-        },
-    );
-    let record = CdrBuilder::new(CallStart {
-        id,
-        call_id: call_id.clone(),
-        caller,
-        callee: Party::new(callee.as_str(), None),
-        source_channel,
-        direction,
-        time: now,
-    });
-    let mut call = Call {
-        engine: engine.clone(),
-        tx,
+    let opening = Opening {
+        origin: Origin::Incoming(tx),
         invite,
         peer,
         trunk,
-        a_tag: new_tag(),
-        input,
-        record,
-        media: None,
-        dialogs: Vec::new(),
-        recorded: false,
-        recording: None,
-        call_id,
-        caller: caller_number,
-        extra_headers: Vec::new(),
-        listed,
+        caller,
+        callee: callee.clone(),
+        source_channel,
+        direction,
     };
+    let mut call = Call::open(&engine, opening, input, now);
     call.flow(SipDirection::Received, &call.invite.clone(), peer);
     let hangup = call.ring_and_talk(&callee, &mut inputs).await;
-    for dialog in std::mem::take(&mut call.dialogs) {
-        engine.shared.by_dialog.remove(&dialog);
+    call.conclude(hangup).await;
+}
+
+/// The leg whose dialog `dialog` is.
+fn leg_in(dialogs: &[Option<DialogId>; 2], dialog: &DialogId) -> Option<Leg> {
+    [Leg::A, Leg::B]
+        .into_iter()
+        .find(|leg| dialogs[slot(*leg)].as_ref() == Some(dialog))
+}
+
+/// Who a leg's party is, for the record.
+fn side_of(leg: Leg) -> Side {
+    match leg {
+        Leg::A => Side::Caller,
+        Leg::B => Side::Callee,
     }
-    let (cdr, listed) = call.finish(hangup).await;
-    let ended = CallEvent::Ended {
-        call_id: cdr.call_id.clone(),
-        disposition: cdr.disposition.as_str().to_owned(),
-        sip_status: cdr.hangup.sip_status,
-    };
-    // Stored before the call stops counting as active and before anyone
-    // hears it ended: a graceful shutdown that waits for the calls waits
-    // for their records too, and a listener finds the record in the store.
-    engine.store(cdr).await;
-    drop(listed);
-    engine.shared.active.fetch_sub(1, Ordering::Relaxed);
-    engine.emit(ended);
+}
+
+/// Which of two per-leg slots belongs to `leg`.
+fn slot(leg: Leg) -> usize {
+    match leg {
+        Leg::A => 0,
+        Leg::B => 1,
+    }
+}
+
+/// The relay leg a party is on.
+fn leg_of(side: CallSide) -> Leg {
+    match side {
+        CallSide::Caller => Leg::A,
+        CallSide::Callee => Leg::B,
+    }
+}
+
+/// The legs a command names: one, or both when it names none.
+fn legs_of(side: Option<CallSide>) -> Vec<Leg> {
+    match side {
+        Some(side) => vec![leg_of(side)],
+        None => vec![Leg::A, Leg::B],
+    }
 }
 
 impl<L, U> Call<L, U>
@@ -289,6 +358,111 @@ where
     L: Locator + 'static,
     U: UserBackend + 'static,
 {
+    /// Starts counting, listing and recording a call, and tells the
+    /// event bus.
+    fn open(
+        engine: &Engine<L, U>,
+        opening: Opening,
+        input: mpsc::Sender<CallInput>,
+        now: SystemTime,
+    ) -> Call<L, U> {
+        let Opening {
+            origin,
+            invite,
+            peer,
+            trunk,
+            caller,
+            callee,
+            source_channel,
+            direction,
+        } = opening;
+        let call_id = invite.call_id().unwrap_or_default().to_owned();
+        engine.shared.active.fetch_add(1, Ordering::Relaxed);
+        engine.shared.calls.fetch_add(1, Ordering::Relaxed);
+        engine.emit(CallEvent::New {
+            call_id: call_id.clone(),
+            caller: caller.number.clone(),
+            callee: callee.clone(),
+        });
+        let id = CdrId::generate();
+        let listed = Listed::insert(
+            &engine.shared.active_calls,
+            ActiveCall {
+                id: id.clone(),
+                call_id: call_id.clone(),
+                caller: caller.number.clone(),
+                callee: callee.clone(),
+                direction,
+                state: CallState::Trying,
+                started: now.into(),
+                answered_at: None,
+            },
+        );
+        let mut controlled = Controlled::new(&engine.shared.controls, input.clone());
+        controlled.answer_to(&call_id);
+        controlled.answer_to(id.as_str());
+        let caller_number = caller.number.clone();
+        let record = CdrBuilder::new(CallStart {
+            id,
+            call_id: call_id.clone(),
+            caller,
+            callee: Party::new(callee.as_str(), None),
+            source_channel,
+            direction,
+            time: now,
+        });
+        Call {
+            engine: engine.clone(),
+            origin,
+            invite,
+            peer,
+            b_peer: None,
+            trunk,
+            a_tag: new_tag(),
+            input,
+            record,
+            media: None,
+            dialogs: Vec::new(),
+            recorded: false,
+            recording: None,
+            call_id,
+            caller: caller_number,
+            extra_headers: Vec::new(),
+            listed,
+            controlled,
+            last_sent: [None, None],
+            record_override: None,
+            reason: None,
+        }
+    }
+
+    /// Forgets the call's dialogs, stores its record and tells the event
+    /// bus it ended.
+    async fn conclude(mut self, mut hangup: Hangup) {
+        let engine = self.engine.clone();
+        for dialog in std::mem::take(&mut self.dialogs) {
+            engine.shared.by_dialog.remove(&dialog);
+        }
+        if hangup.reason.is_none() {
+            hangup.reason = self.reason.take();
+        }
+        let (cdr, listed, controlled) = self.finish(hangup).await;
+        // No more commands: one that comes now finds no call.
+        drop(controlled);
+        let ended = CallEvent::Ended {
+            call_id: cdr.call_id.clone(),
+            disposition: cdr.disposition.as_str().to_owned(),
+            sip_status: cdr.hangup.sip_status,
+        };
+        // Stored before the call stops counting as active and before anyone
+        // hears it ended: a graceful shutdown that waits for the calls waits
+        // for their records too, and a listener finds the record in the store.
+        engine.store(cdr).await;
+        drop(listed);
+        engine.shared.active.fetch_sub(1, Ordering::Relaxed);
+        engine.emit(ended);
+    }
+
     /// The whole call; returns how it ended.
     async fn ring_and_talk(
         &mut self,
@@ -298,7 +472,7 @@ where
         let (routing, destinations) = match self.route(dialled).await {
             Ok(routed) => routed,
             Err(Refused { status, reason }) => {
-                self.answer_status(status);
+                self.answer_status(status).await;
                 let mut hangup =
                     Hangup::new(HangupCause::Rejected, Some(status.as_u16()), Side::Pbx);
                 hangup.reason = reason;
@@ -310,16 +484,21 @@ where
         if stages.is_empty() {
             // Not registered (or no such extension: the same answer, so
             // nobody learns which numbers exist).
-            self.answer_status(StatusCode::TEMPORARILY_UNAVAILABLE);
-            let hangup = Hangup::new(HangupCause::Rejected, Some(480), Side::Pbx);
-            return hangup;
+            self.answer_status(StatusCode::TEMPORARILY_UNAVAILABLE)
+                .await;
+            return Hangup::new(HangupCause::Rejected, Some(480), Side::Pbx);
         }
         let config = &self.engine.shared.config;
-        self.recorded = routing.record.unwrap_or(config.record);
+        self.recorded = self
+            .record_override
+            .or(routing.record)
+            .unwrap_or(config.record);
         let media_proxy = routing.media_proxy.unwrap_or(config.media_proxy);
         let ring_timeout = routing.ring_timeout.unwrap_or(config.ring_timeout);
         let offer = self.sdp_of(&self.invite.clone());
-        self.media = self.open_media(offer.as_ref(), stages.iter().flatten(), media_proxy);
+        if self.media.is_none() {
+            self.media = self.open_media(offer.as_ref(), stages.iter().flatten(), media_proxy);
+        }
         let b_offer = offer.map(|mut sdp| {
             if let Some(media) = &self.media {
                 anchor::anchor(&mut sdp, media.local(Leg::B));
@@ -336,6 +515,12 @@ where
             let outcome = self.ring(&mut forks, inputs, ring_timeout).await;
             let (fork, b_dialog) = match outcome {
                 Outcome::Answered { fork, dialog } => (fork, dialog),
+                Outcome::Accepted => {
+                    self.cancel_all(&mut forks.list);
+                    let dialogs = [self.a_dialog(), None];
+                    let (cause, by) = self.talk(dialogs, inputs).await;
+                    return Hangup::new(cause, Some(200), by);
+                }
                 Outcome::Failed { status, cause, by } => {
                     self.cancel_all(&mut forks.list);
                     let stop = matches!(cause, HangupCause::OriginatorCancel)
@@ -354,13 +539,16 @@ where
             // proxy; a B2BUA does the same on its own legs).
             forks.list[fork].pending = false;
             self.cancel_all(&mut forks.list);
+            self.b_peer = Some(forks.list[fork].destination.flow);
+            self.last_sent[slot(Leg::B)] = forks.offer.as_deref().and_then(|o| Sdp::parse(o).ok());
+            self.controlled.answer_to(&forks.call_id);
             // Our 200 registered the A dialog.
-            let a_dialog = self.a_dialog();
-            let (cause, by) = self.talk(&a_dialog, &b_dialog, inputs).await;
+            let dialogs = [self.a_dialog(), Some(b_dialog)];
+            let (cause, by) = self.talk(dialogs, inputs).await;
             return Hangup::new(cause, Some(200), by);
         }
         let status = best.unwrap_or(StatusCode::TEMPORARILY_UNAVAILABLE);
-        self.answer_status(status);
+        self.answer_status(status).await;
         let (cause, by) = last.unwrap_or((HangupCause::Failure, Side::Pbx));
         Hangup::new(cause, Some(status.as_u16()), by)
     }
@@ -499,7 +687,8 @@ where
     }
 
     /// The callee's live contacts: registered at the address the caller
-    /// dialled, or at our domain.
+    /// dialled, at our domain, or at our own address (phones set up with
+    /// the PBX's IP address register there).
     async fn contacts(&self, callee: &str) -> Vec<Binding> {
         if callee.is_empty() {
             return Vec::new();
@@ -511,7 +700,21 @@ where
             .uri()
             .and_then(|uri| Some(uri.as_sip()?.host().to_string().to_ascii_lowercase()));
         let domain = self.engine.shared.config.domain.to_ascii_lowercase();
-        for host in dialled_host.into_iter().chain([domain]) {
+        let endpoint = &self.engine.shared.endpoint;
+        let own = [Transport::Udp, Transport::Tcp]
+            .into_iter()
+            .filter_map(|transport| endpoint.local_addr(transport))
+            .map(|addr| match addr.ip() {
+                std::net::IpAddr::V4(ip) => ip.to_string(),
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            });
+        let mut hosts: Vec<String> = dialled_host
+            .into_iter()
+            .chain([domain])
+            .chain(own)
+            .collect();
+        hosts.dedup();
+        for host in hosts {
             let aor = format!("sip:{callee}@{host}");
             match registrar.locator().lookup(&aor, now).await {
                 Ok(bindings) if !bindings.is_empty() => return bindings,
@@ -565,14 +768,20 @@ where
         }
     }
 
-    /// Sends an INVITE to every destination of a stage.
+    /// Sends an INVITE to every destination of a stage, in a dialog of
+    /// its own.
     fn fork(&mut self, stage: &[Destination], offer: Option<String>) -> Forks {
+        self.fork_as(stage, offer, format!("{}@trunkline", new_tag()))
+    }
+
+    /// Sends an INVITE to every destination of a stage, with this Call-ID.
+    fn fork_as(&mut self, stage: &[Destination], offer: Option<String>, call_id: String) -> Forks {
         let (sender, events) = mpsc::channel(32);
         let mut forks = Forks {
             list: Vec::new(),
             events,
             sender,
-            call_id: format!("{}@trunkline", new_tag()),
+            call_id,
             from_tag: new_tag(),
             offer,
         };
@@ -733,26 +942,11 @@ where
         let mut rang = false;
         loop {
             tokio::select! {
-                event = forks.events.recv() => {
-                    let Some(ForkEvent { fork, tx, event }) = event else {
+                event = forks.next(&mut best) => {
+                    let Some(ForkResponse { fork, response, dialog }) = event else {
                         return self.refused(best);
                     };
-                    if tx != forks.list[fork].tx {
-                        // The challenged transaction a fork answered.
-                        continue;
-                    }
                     let peer = forks.list[fork].destination.flow;
-                    let (response, dialog) = match event {
-                        ClientEvent::Response { response, dialog } => (response, dialog),
-                        ClientEvent::Timeout => {
-                            forks.list[fork].pending = false;
-                            best = Some(better(best, StatusCode::REQUEST_TIMEOUT));
-                            if forks.list.iter().all(|f| !f.pending) {
-                                return self.refused(best);
-                            }
-                            continue;
-                        }
-                    };
                     self.flow(SipDirection::Received, &response, peer);
                     let Some(status) = response.status() else { continue };
                     if status.is_provisional() {
@@ -794,14 +988,7 @@ where
                                 by: Side::Pbx,
                             };
                         }
-                        let answered = SystemTime::now();
-                        self.record.answered(answered);
-                        self.listed.update(|c| {
-                            c.state = CallState::Answered;
-                            c.answered_at = Some(answered.into());
-                        });
-                        self.start_recording();
-                        self.engine.emit(CallEvent::Answered { call_id: self.call_id.clone() });
+                        self.answered();
                         return Outcome::Answered { fork, dialog };
                     }
                     best = Some(better(best, status));
@@ -817,10 +1004,31 @@ where
                             by: Side::Caller,
                         };
                     }
-                    Some(CallInput::Request { tx: Some(tx), request, .. }) => {
-                        // Nothing but CANCEL (handled by the transaction
-                        // layer) belongs to a call that is still ringing.
+                    Some(CallInput::Request { tx: Some(tx), request, peer, dialog }) => {
+                        if request.method() == Some(&Method::Bye)
+                            && self.a_dialog().as_ref() == Some(&dialog)
+                        {
+                            // The caller hangs up before the answer: in
+                            // an early dialog, or a click-to-dial caller
+                            // whose phone answered first.
+                            self.flow(SipDirection::Received, &request, peer);
+                            self.engine.reply(tx, &request, StatusCode::OK);
+                            return self.caller_left();
+                        }
+                        // Nothing else but CANCEL (handled by the
+                        // transaction layer) belongs to a call that is
+                        // still ringing.
                         self.engine.reply(tx, &request, StatusCode::REQUEST_PENDING);
+                    }
+                    Some(CallInput::DialogEnded(dialog))
+                        if self.a_dialog().as_ref() == Some(&dialog) =>
+                    {
+                        return self.caller_left();
+                    }
+                    Some(CallInput::Command(order)) => {
+                        if let Some(outcome) = self.command_while_ringing(order) {
+                            return outcome;
+                        }
                     }
                     Some(_) => {}
                 },
@@ -833,6 +1041,74 @@ where
                 }
             }
         }
+    }
+
+    /// The caller is gone before the answer: nothing is to be sent to it.
+    fn caller_left(&mut self) -> Outcome {
+        if let Origin::Originated(dialog) = &mut self.origin {
+            *dialog = None;
+        }
+        Outcome::Failed {
+            status: StatusCode::REQUEST_TERMINATED,
+            cause: HangupCause::OriginatorCancel,
+            by: Side::Caller,
+        }
+    }
+
+    /// A command for a call that still rings: hang up, or answer it for
+    /// an application; `Some` ends the ringing.
+    fn command_while_ringing(&mut self, order: Order) -> Option<Outcome> {
+        match &order.command {
+            CallCommand::Hangup { reason } => {
+                self.reason.clone_from(reason);
+                order.reply(Ok(()));
+                Some(Outcome::Failed {
+                    status: StatusCode::TEMPORARILY_UNAVAILABLE,
+                    cause: HangupCause::Rejected,
+                    by: Side::Pbx,
+                })
+            }
+            CallCommand::Accept { sdp } => {
+                if !matches!(self.origin, Origin::Incoming(_)) {
+                    order.reply(Err(CommandError::WrongState("not an incoming call")));
+                    return None;
+                }
+                let Ok(parsed) = Sdp::parse(sdp) else {
+                    order.reply(Err(CommandError::Invalid("the SDP does not parse".into())));
+                    return None;
+                };
+                // The application takes the media: none through the relay.
+                self.media = None;
+                let builder = self.a_response(StatusCode::OK).body(SDP, sdp.clone());
+                if !self.send_a(builder) {
+                    order.reply(Err(CommandError::Ended));
+                    return None;
+                }
+                self.last_sent[slot(Leg::A)] = Some(parsed);
+                self.answered();
+                order.reply(Ok(()));
+                Some(Outcome::Accepted)
+            }
+            _ => {
+                order.reply(Err(CommandError::WrongState("ringing")));
+                None
+            }
+        }
+    }
+
+    /// A callee (or the API) answered: the record, the list of calls, the
+    /// recording and the event bus hear it.
+    fn answered(&mut self) {
+        let answered = SystemTime::now();
+        self.record.answered(answered);
+        self.listed.update(|c| {
+            c.state = CallState::Answered;
+            c.answered_at = Some(answered.into());
+        });
+        self.start_recording();
+        self.engine.emit(CallEvent::Answered {
+            call_id: self.call_id.clone(),
+        });
     }
 
     fn refused(&self, best: Option<StatusCode>) -> Outcome {
@@ -873,22 +1149,27 @@ where
         anchor::anchor(sdp, media.local(other));
     }
 
-    /// The 200 to the caller; `false` if it could not be built.
+    /// The 200 to the caller; `false` if it could not be built. A
+    /// click-to-dial caller already talks to the relay: only the relay
+    /// learns where the callee takes media.
     fn answer_caller(&mut self, answer: Option<Sdp>) -> bool {
         let mut builder = self.a_response(StatusCode::OK);
         if let Some(mut sdp) = answer {
             self.learn_and_anchor(&mut sdp, Leg::B);
-            builder = builder.body(SDP, sdp.to_string());
+            if matches!(self.origin, Origin::Incoming(_)) {
+                builder = builder.body(SDP, sdp.to_string());
+                self.last_sent[slot(Leg::A)] = Some(sdp);
+            }
         }
         self.send_a(builder)
     }
 
     /// The answered call: requests pass from one dialog to the other until
-    /// a BYE.
+    /// a BYE; commands change it on the way. `dialogs` holds each leg's
+    /// dialog (by [`slot`]); a call the API accepted has no B leg.
     async fn talk(
         &mut self,
-        a_dialog: &DialogId,
-        b_dialog: &DialogId,
+        mut dialogs: [Option<DialogId>; 2],
         inputs: &mut mpsc::Receiver<CallInput>,
     ) -> (HangupCause, Side) {
         while let Some(input) = inputs.recv().await {
@@ -900,8 +1181,9 @@ where
                     dialog,
                 } => {
                     self.flow(SipDirection::Received, &request, peer);
-                    if dialog != *a_dialog && dialog != *b_dialog {
-                        // The early dialog of a fork that lost: it is over.
+                    let Some(from) = leg_in(&dialogs, &dialog) else {
+                        // The early dialog of a fork that lost, or a party
+                        // a transfer replaced: it is over.
                         if let Some(tx) = tx {
                             self.engine.reply(
                                 tx,
@@ -910,49 +1192,219 @@ where
                             );
                         }
                         continue;
-                    }
-                    let from_a = dialog == *a_dialog;
-                    let (to, side) = if from_a {
-                        (b_dialog, Side::Caller)
-                    } else {
-                        (a_dialog, Side::Callee)
                     };
                     let Some(tx) = tx else {
-                        // The ACK of our 2xx; the B side's ACKs we send
-                        // ourselves.
+                        // The ACK of our 2xx; the other side's ACKs we
+                        // send ourselves.
                         continue;
                     };
+                    let to = dialogs[slot(from.other())].clone();
                     if request.method() == Some(&Method::Bye) {
                         self.engine.reply(tx, &request, StatusCode::OK);
-                        self.bye(to).await;
-                        return (HangupCause::NormalClearing, side);
+                        if let Some(to) = &to {
+                            self.bye(to).await;
+                        }
+                        return (HangupCause::NormalClearing, side_of(from));
                     }
-                    let leg = if from_a { Leg::A } else { Leg::B };
-                    self.pass_across(tx, &request, leg, to).await;
+                    match to {
+                        Some(to) => self.pass_across(tx, &request, from, &to).await,
+                        None => self.answer_alone(tx, &request, from),
+                    }
                 }
                 CallInput::AckTimeout => {
                     // The endpoint already hung up on the caller.
-                    self.bye(b_dialog).await;
+                    if let Some(b) = dialogs[slot(Leg::B)].clone() {
+                        self.bye(&b).await;
+                    }
                     return (HangupCause::Failure, Side::Caller);
                 }
                 CallInput::DialogEnded(dialog) => {
                     // Ended under us (481, a timeout): end the other side.
                     // The early dialogs of forks that lost end too, and
                     // change nothing.
-                    let (other, side) = if dialog == *a_dialog {
-                        (b_dialog, Side::Caller)
-                    } else if dialog == *b_dialog {
-                        (a_dialog, Side::Callee)
-                    } else {
+                    let Some(leg) = leg_in(&dialogs, &dialog) else {
                         continue;
                     };
-                    self.bye(other).await;
-                    return (HangupCause::Failure, side);
+                    if let Some(other) = dialogs[slot(leg.other())].clone() {
+                        self.bye(&other).await;
+                    }
+                    return (HangupCause::Failure, side_of(leg));
                 }
                 CallInput::Cancelled => {}
+                CallInput::Command(order) => {
+                    if let Some(end) = self.command(order, &mut dialogs, inputs).await {
+                        return end;
+                    }
+                }
             }
         }
         (HangupCause::Failure, Side::Pbx)
+    }
+
+    /// Carries out a command on the answered call; `Some` if it ended the
+    /// call, and how.
+    async fn command(
+        &mut self,
+        order: Order,
+        dialogs: &mut [Option<DialogId>; 2],
+        inputs: &mut mpsc::Receiver<CallInput>,
+    ) -> Option<(HangupCause, Side)> {
+        let Order { command, done } = order;
+        let outcome = match command {
+            CallCommand::Hangup { reason } => {
+                self.reason = reason;
+                let _ = done.send(Ok(()));
+                for dialog in dialogs.iter().flatten() {
+                    self.bye(dialog).await;
+                }
+                return Some((HangupCause::NormalClearing, Side::Pbx));
+            }
+            CallCommand::Hold { side } => self.hold(dialogs, side, true).await,
+            CallCommand::Unhold { side } => self.hold(dialogs, side, false).await,
+            CallCommand::Mute { side } => self.mute(side, true),
+            CallCommand::Unmute { side } => self.mute(side, false),
+            CallCommand::Transfer { side, target } => {
+                let (outcome, ended) = self.transfer(dialogs, side, &target, inputs).await;
+                let _ = done.send(outcome);
+                return ended;
+            }
+            CallCommand::Accept { .. } => Err(CommandError::WrongState("answered")),
+        };
+        let _ = done.send(outcome);
+        None
+    }
+
+    /// Puts parties on hold, or takes them off: a re-INVITE offering
+    /// what each was last sent as `sendonly` (RFC 3264 §8.4), or as
+    /// `sendrecv` again. With the media in the relay, a held party also
+    /// stops hearing the other.
+    async fn hold(
+        &mut self,
+        dialogs: &[Option<DialogId>; 2],
+        side: Option<CallSide>,
+        held: bool,
+    ) -> Result<(), CommandError> {
+        let direction = if held {
+            SdpDirection::SendOnly
+        } else {
+            SdpDirection::SendRecv
+        };
+        for leg in legs_of(side) {
+            let Some(dialog) = dialogs[slot(leg)].clone() else {
+                if side.is_some() {
+                    return Err(CommandError::WrongState("without that party"));
+                }
+                continue;
+            };
+            let Some(mut sdp) = self.last_sent[slot(leg)].clone() else {
+                return Err(CommandError::WrongState("without media"));
+            };
+            anchor::set_direction(&mut sdp, direction);
+            let answer = self.reinvite(&dialog, leg, sdp).await?;
+            if let Some(media) = &self.media {
+                if let Some(target) = answer.as_ref().and_then(anchor::target) {
+                    media.set_remote(leg, target.rtp, target.rtcp);
+                }
+                media.set_muted(leg.other(), held);
+            }
+        }
+        self.engine.emit(CallEvent::Held {
+            call_id: self.call_id.clone(),
+            held,
+        });
+        Ok(())
+    }
+
+    /// Stops relaying parties' audio, or starts again.
+    fn mute(&self, side: Option<CallSide>, muted: bool) -> Result<(), CommandError> {
+        let media = self.media.as_ref().ok_or(CommandError::MediaNotAnchored)?;
+        for leg in legs_of(side) {
+            media.set_muted(leg, muted);
+        }
+        Ok(())
+    }
+
+    /// A re-INVITE of ours to `leg` offering `sdp` (as the next version of
+    /// what the leg was last sent); the answer's description once it is
+    /// accepted and acknowledged.
+    async fn reinvite(
+        &mut self,
+        dialog: &DialogId,
+        leg: Leg,
+        mut sdp: Sdp,
+    ) -> Result<Option<Sdp>, CommandError> {
+        if let Some(previous) = &self.last_sent[slot(leg)] {
+            anchor::next_version(previous, &mut sdp);
+        }
+        let endpoint = self.engine.shared.endpoint.clone();
+        let request = endpoint
+            .request_in_dialog(dialog, Method::Invite)
+            .map_err(|_| CommandError::Ended)?
+            .body(SDP, sdp.to_string())
+            .build()
+            .map_err(|e| CommandError::Invalid(e.to_string()))?;
+        let seq = request.cseq().map_or(0, |c| c.seq);
+        let peer = self.peer_of(leg);
+        let mut client = endpoint
+            .send_in_dialog(dialog, request.clone())
+            .map_err(|_| CommandError::Ended)?;
+        if let Some(peer) = peer {
+            self.flow(SipDirection::Sent, &request, peer);
+        }
+        let limit = self.engine.shared.config.request_timeout;
+        let Ok(ClientEvent::Response { response, .. }) =
+            tokio::time::timeout(limit, client.final_response()).await
+        else {
+            return Err(CommandError::Timeout);
+        };
+        if let Some(peer) = peer {
+            self.flow(SipDirection::Received, &response, peer);
+        }
+        let status = response
+            .status()
+            .unwrap_or(StatusCode::SERVER_INTERNAL_ERROR);
+        if !status.is_success() {
+            return Err(CommandError::Refused(status.as_u16()));
+        }
+        if let Err(e) = endpoint.ack_in_dialog(client.id(), dialog, seq) {
+            tracing::warn!(call_id = self.call_id, "ACK not sent: {e}");
+        }
+        self.last_sent[slot(leg)] = Some(sdp);
+        Ok(self.sdp_of(&response))
+    }
+
+    /// The phone or trunk on `leg`.
+    fn peer_of(&self, leg: Leg) -> Option<Peer> {
+        match leg {
+            Leg::A => Some(self.peer),
+            Leg::B => self.b_peer,
+        }
+    }
+
+    /// A request from the only party left (a call the API accepted, or
+    /// one whose other party left during a transfer): a re-INVITE is
+    /// answered with what it was last sent, turned to match its
+    /// direction; anything else is simply accepted.
+    fn answer_alone(&mut self, tx: ServerTxId, request: &Message, from: Leg) {
+        let offer = self.sdp_of(request);
+        let last = self.last_sent[slot(from)].clone();
+        if request.method() == Some(&Method::Invite)
+            && let (Some(offer), Some(previous)) = (offer, last)
+        {
+            let mut sdp = previous.clone();
+            anchor::set_direction(&mut sdp, anchor::direction(&offer).reversed());
+            anchor::next_version(&previous, &mut sdp);
+            let answer = request
+                .response_to(StatusCode::OK)
+                .body(SDP, sdp.to_string())
+                .build();
+            if let Ok(answer) = answer {
+                self.last_sent[slot(from)] = Some(sdp);
+                self.engine.send_response(tx, &answer);
+                return;
+            }
+        }
+        self.engine.reply(tx, request, StatusCode::OK);
     }
 
     /// A request in one dialog sent on in the other, its final response
@@ -977,6 +1429,7 @@ where
             }
             self.learn_and_anchor(sdp, from);
             builder = builder.body(SDP, sdp.to_string());
+            self.last_sent[slot(from.other())] = Some(sdp.clone());
         } else if !request.body().is_empty() {
             let content_type = request
                 .header(HeaderName::ContentType)
@@ -1014,6 +1467,7 @@ where
         if let Some(mut sdp) = self.sdp_of(&response) {
             self.learn_and_anchor(&mut sdp, other);
             back = back.body(SDP, sdp.to_string());
+            self.last_sent[slot(from)] = Some(sdp);
         }
         if let Ok(back) = back.build() {
             self.engine.send_response(tx, &back);
@@ -1022,17 +1476,7 @@ where
 
     /// Hangs up one dialog, waiting (bounded) for the answer.
     async fn bye(&mut self, dialog: &DialogId) {
-        let endpoint = self.engine.shared.endpoint.clone();
-        let Ok(bye) = endpoint
-            .request_in_dialog(dialog, Method::Bye)
-            .and_then(|b| b.build().map_err(trunkline_transaction::Error::Build))
-        else {
-            return;
-        };
-        if let Ok(mut client) = endpoint.send_in_dialog(dialog, bye) {
-            let limit = self.engine.shared.config.request_timeout;
-            let _ = tokio::time::timeout(limit, client.final_response()).await;
-        }
+        self.engine.bye_dialog(dialog).await;
     }
 
     /// CANCELs every B leg still ringing.
@@ -1045,15 +1489,19 @@ where
         }
     }
 
-    /// The A leg's dialog, as the transaction layer keys it once our 2xx
-    /// (or a 1xx with our tag) went out.
-    fn a_dialog(&self) -> DialogId {
-        DialogId {
-            call_id: self.invite.share(self.invite.call_id().unwrap_or_default()),
-            local_tag: self.a_tag.clone().into(),
-            remote_tag: self
-                .invite
-                .share(self.invite.from_tag().unwrap_or_default()),
+    /// The A leg's dialog: the caller's, as the transaction layer keys it
+    /// once our 2xx (or a 1xx with our tag) went out; a click-to-dial
+    /// caller's once its phone answered.
+    fn a_dialog(&self) -> Option<DialogId> {
+        match &self.origin {
+            Origin::Incoming(_) => Some(DialogId {
+                call_id: self.invite.share(self.invite.call_id().unwrap_or_default()),
+                local_tag: self.a_tag.clone().into(),
+                remote_tag: self
+                    .invite
+                    .share(self.invite.from_tag().unwrap_or_default()),
+            }),
+            Origin::Originated(dialog) => dialog.clone(),
         }
     }
 
@@ -1084,20 +1532,25 @@ where
         builder
     }
 
-    /// Sends a response to the caller's INVITE; `false` if it failed.
+    /// Sends a response to the caller's INVITE; `false` if it failed. A
+    /// click-to-dial call has no INVITE to answer: nothing is sent.
     fn send_a(&mut self, builder: MessageBuilder) -> bool {
+        let Origin::Incoming(tx) = self.origin else {
+            return true;
+        };
         let Ok(response) = builder.build() else {
             return false;
         };
         // A response with our tag makes the A dialog (early or
         // confirmed): it must reach this call before the caller's ACK or
         // BYE.
-        if response.status().is_some_and(|s| s.as_u16() > 100) {
-            let dialog = self.a_dialog();
+        if response.status().is_some_and(|s| s.as_u16() > 100)
+            && let Some(dialog) = self.a_dialog()
+        {
             self.register(&dialog);
         }
         self.flow(SipDirection::Sent, &response, self.peer);
-        match self.engine.shared.endpoint.respond(self.tx, &response) {
+        match self.engine.shared.endpoint.respond(tx, &response) {
             Ok(()) => true,
             Err(e) => {
                 tracing::debug!(call_id = self.call_id, "response not sent: {e}");
@@ -1106,14 +1559,24 @@ where
         }
     }
 
-    /// A final non-2xx to the caller.
-    fn answer_status(&mut self, status: StatusCode) {
+    /// A final non-2xx to the caller; a click-to-dial caller, whose
+    /// phone answered, gets a BYE instead.
+    async fn answer_status(&mut self, status: StatusCode) {
+        let tx = match &self.origin {
+            Origin::Incoming(tx) => *tx,
+            Origin::Originated(dialog) => {
+                if let Some(dialog) = dialog.clone() {
+                    self.bye(&dialog).await;
+                }
+                return;
+            }
+        };
         let builder = self.invite.response_to(status).to_tag(&self.a_tag);
         let Ok(response) = builder.build() else {
             return;
         };
         self.flow(SipDirection::Sent, &response, self.peer);
-        self.engine.send_response(self.tx, &response);
+        self.engine.send_response(tx, &response);
     }
 
     fn sdp_of(&self, message: &Message) -> Option<Sdp> {
@@ -1165,14 +1628,14 @@ where
     /// recording to be finished, and closes the record.
     /// Its entry in the list of calls in progress comes back with the
     /// record, to go once the record is stored.
-    async fn finish(mut self, hangup: Hangup) -> (trunkline_cdr::Cdr, Listed) {
+    async fn finish(mut self, hangup: Hangup) -> (trunkline_cdr::Cdr, Listed, Controlled) {
         let ended = SystemTime::now();
         drop(self.media.take());
         if let Some(recording) = self.recording.take() {
             // Its tap closed with the session: the file is finished next.
             let _ = recording.await;
         }
-        (self.record.end(ended, hangup), self.listed)
+        (self.record.end(ended, hangup), self.listed, self.controlled)
     }
 }
 

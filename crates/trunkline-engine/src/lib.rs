@@ -26,6 +26,7 @@ mod active;
 mod address;
 mod anchor;
 mod call;
+mod control;
 mod record;
 mod records;
 mod registration;
@@ -33,6 +34,7 @@ mod trunk;
 
 pub use active::{ActiveCall, CallState};
 pub use address::SipAddress;
+pub use control::{CallCommand, CallSide, CommandError, Originate};
 pub use registration::{TrunkRegistrations, TrunkStatus};
 pub use trunk::{Credentials, Trunk};
 
@@ -283,6 +285,20 @@ pub enum CallEvent {
         /// The call.
         call_id: String,
     },
+    /// A transfer's progress: the target rings, answered (the replaced
+    /// party is hung up) or failed (the call goes on as it was).
+    Transferred {
+        /// The call.
+        call_id: String,
+        /// The party that stays.
+        side: CallSide,
+        /// Where it goes.
+        target: String,
+        /// `trying`, `ringing`, `answered` or `failed`.
+        progress: TransferProgress,
+        /// The target's final SIP status, once there is one.
+        sip_status: Option<u16>,
+    },
     /// One side put the call on hold, or took it off.
     Held {
         /// The call.
@@ -299,6 +315,20 @@ pub enum CallEvent {
         /// The final SIP status, if there was one.
         sip_status: Option<u16>,
     },
+}
+
+/// How far a transfer got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransferProgress {
+    /// The target's INVITE went out.
+    Trying,
+    /// The target rings.
+    Ringing,
+    /// The target answered and replaced the other party.
+    Answered,
+    /// The target refused or did not answer; nothing changed.
+    Failed,
 }
 
 /// What the dispatcher hands a call task.
@@ -319,6 +349,8 @@ enum CallInput {
     AckTimeout,
     /// A dialog of the call ended.
     DialogEnded(DialogId),
+    /// A command from the API.
+    Command(control::Order),
 }
 
 /// The figures the health check reports.
@@ -349,6 +381,8 @@ struct Shared<L, U> {
     calls: AtomicU64,
     /// A summary of each call in progress, by record id.
     active_calls: active::ActiveCalls,
+    /// Each call in progress by its Call-IDs and record id, for commands.
+    controls: control::Controls,
     trunk_statuses: registration::Statuses,
 }
 
@@ -406,6 +440,7 @@ where
                 active: AtomicU64::new(0),
                 calls: AtomicU64::new(0),
                 active_calls: Default::default(),
+                controls: Default::default(),
                 trunk_statuses: Default::default(),
             }),
         })
@@ -438,6 +473,56 @@ where
             .collect();
         calls.sort_by(|a, b| (a.started, &a.id).cmp(&(b.started, &b.id)));
         calls
+    }
+
+    /// Tells the call in progress `call` (its record id, or the Call-ID of
+    /// either of its dialogs) to do `command`, and waits until it is done:
+    /// a re-INVITE answered, a transfer's target answered or refused.
+    pub async fn command(&self, call: &str, command: CallCommand) -> Result<(), CommandError> {
+        let input = self.shared.controls.get(call).map(|c| c.clone());
+        let input = input.ok_or(CommandError::NoSuchCall)?;
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        let order = control::Order { command, done };
+        input
+            .send(CallInput::Command(order))
+            .await
+            .map_err(|_| CommandError::NoSuchCall)?;
+        // A call that ends with the order unanswered drops it.
+        outcome.await.unwrap_or(Err(CommandError::Ended))
+    }
+
+    /// Whether a call in progress answers to `call` (its record id, or
+    /// the Call-ID of either of its dialogs).
+    pub fn has_call(&self, call: &str) -> bool {
+        self.shared.controls.contains_key(call)
+    }
+
+    /// Starts a click-to-dial call and returns its id (the Call-ID of the
+    /// caller's dialog) at once; its progress comes as [`CallEvent`]s.
+    /// The call's media is anchored in the relay, so it needs one.
+    pub fn originate(&self, originate: Originate) -> Result<String, CommandError> {
+        if !self.shared.accepting.load(Ordering::Relaxed) {
+            return Err(CommandError::ShuttingDown);
+        }
+        if self.shared.relay.is_none() {
+            return Err(CommandError::MediaNotAnchored);
+        }
+        let plain = |n: &str| {
+            !n.is_empty()
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-_.*#".contains(c))
+        };
+        if !plain(&originate.caller) || !plain(&originate.callee) {
+            return Err(CommandError::Invalid(
+                "caller and callee are numbers or extensions (letters, digits, + - _ . * #)".into(),
+            ));
+        }
+        let call_id = format!("{}@trunkline", trunkline_transaction::new_tag());
+        let (input, inputs) = mpsc::channel(16);
+        let engine = self.clone();
+        let id = call_id.clone();
+        tokio::spawn(async move { call::originate(engine, originate, id, input, inputs).await });
+        Ok(call_id)
     }
 
     /// Starts keeping registered with every trunk whose `register` is set;
@@ -599,6 +684,21 @@ where
     fn send_response(&self, tx: ServerTxId, response: &Message) {
         if let Err(e) = self.shared.endpoint.respond(tx, response) {
             tracing::debug!("response not sent: {e}");
+        }
+    }
+
+    /// Hangs up one dialog, waiting (bounded) for the answer.
+    async fn bye_dialog(&self, dialog: &DialogId) {
+        let endpoint = &self.shared.endpoint;
+        let Ok(bye) = endpoint
+            .request_in_dialog(dialog, Method::Bye)
+            .and_then(|b| b.build().map_err(trunkline_transaction::Error::Build))
+        else {
+            return;
+        };
+        if let Ok(mut client) = endpoint.send_in_dialog(dialog, bye) {
+            let limit = self.shared.config.request_timeout;
+            let _ = tokio::time::timeout(limit, client.final_response()).await;
         }
     }
 

@@ -376,3 +376,66 @@ fn ports_are_freed_with_the_session_and_a_full_range_refuses() {
     assert_eq!(relay.stats().sessions, 0);
     relay.open(SessionOptions::default()).unwrap();
 }
+
+#[test]
+fn a_muted_leg_is_not_heard_until_unmuted_and_its_rtcp_still_passes() {
+    let (relay, _events) = relay(31800);
+    let session = relay.open(SessionOptions::default()).unwrap();
+    let (a, b) = (peer(), peer());
+    let (leg_a, leg_b) = (session.local(Leg::A), session.local(Leg::B));
+    let (a_addr, b_addr) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+    session.set_remote(Leg::A, a_addr, a_addr);
+    session.set_remote(Leg::B, b_addr, b_addr);
+    session.set_muted(Leg::A, true);
+
+    for seq in 0..10u16 {
+        a.send_to(&rtp(0, seq, &[0xd5; 160]), leg_a.rtp).unwrap();
+    }
+    // An RTCP receiver report (RFC 3550 §6.4.2, no report blocks).
+    let report = [0x80, 201, 0, 1, 0x12, 0x34, 0x56, 0x78];
+    a.send_to(&report, leg_a.rtcp).unwrap();
+    let (got, _) = receive(&b);
+    assert_eq!(
+        got, report,
+        "RTCP passes, the muted audio before it did not"
+    );
+    let stats = stats_until(&session, |s| s.leg(Leg::A).received == 11);
+    assert_eq!(stats.leg(Leg::A).received, 11, "muted audio still counts");
+    assert_eq!(stats.leg(Leg::A).dropped, 0, "muting is not loss");
+    // The other way is untouched.
+    let packet = rtp(0, 0, &[0x55; 160]);
+    b.send_to(&packet, leg_b.rtp).unwrap();
+    assert_eq!(receive(&a).0, packet);
+
+    session.set_muted(Leg::A, false);
+    let packet = rtp(0, 10, &[0xd5; 160]);
+    a.send_to(&packet, leg_a.rtp).unwrap();
+    assert_eq!(receive(&b).0, packet, "heard again");
+}
+
+#[test]
+fn a_replaced_peer_takes_over_a_live_latch_at_once() {
+    let (relay, _events) = relay(31900);
+    let session = relay.open(SessionOptions::default()).unwrap();
+    let (a, old, new) = (peer(), peer(), peer());
+    let (leg_a, leg_b) = (session.local(Leg::A), session.local(Leg::B));
+    let a_addr = a.local_addr().unwrap();
+    session.set_remote(Leg::A, a_addr, a_addr);
+    // The old peer on leg B latches it by sending.
+    let packet = rtp(0, 0, &[0x11; 160]);
+    old.send_to(&packet, leg_b.rtp).unwrap();
+    assert_eq!(receive(&a).0, packet);
+
+    let new_addr = new.local_addr().unwrap();
+    session.replace_remote(Leg::B, new_addr, new_addr);
+    // A's audio goes to the new peer before it sends anything…
+    let packet = rtp(0, 1, &[0x22; 160]);
+    a.send_to(&packet, leg_a.rtp).unwrap();
+    assert_eq!(receive(&new).0, packet);
+    // …and the new peer's packets are relayed though the old latch was live.
+    let packet = rtp(0, 1, &[0x33; 160]);
+    new.send_to(&packet, leg_b.rtp).unwrap();
+    assert_eq!(receive(&a).0, packet);
+    let stats = stats_until(&session, |s| s.leg(Leg::B).remote == Some(new_addr));
+    assert_eq!(stats.leg(Leg::B).remote, Some(new_addr));
+}

@@ -266,6 +266,8 @@ enum Command {
         leg: Leg,
         rtp: SocketAddr,
         rtcp: SocketAddr,
+        /// A new peer: the old one's latch goes.
+        replace: bool,
     },
     Srtp {
         id: SessionId,
@@ -280,6 +282,11 @@ enum Command {
     Tap {
         id: SessionId,
         tap: Option<mpsc::Sender<Tapped>>,
+    },
+    Mute {
+        id: SessionId,
+        leg: Leg,
+        muted: bool,
     },
     Close(SessionId),
     Stop,
@@ -446,8 +453,25 @@ impl Session {
     /// peer's SDP. `rtcp` is the peer's RTCP address (`a=rtcp`, port + 1,
     /// or the RTP address with rtcp-mux).
     pub fn set_remote(&self, leg: Leg, rtp: SocketAddr, rtcp: SocketAddr) {
+        self.remote(leg, rtp, rtcp, false);
+    }
+
+    /// A new peer on `leg` (a transfer): it sends to `rtp`/`rtcp` at once,
+    /// and the latch to the old peer's source is released so the new
+    /// peer's first packets latch.
+    pub fn replace_remote(&self, leg: Leg, rtp: SocketAddr, rtcp: SocketAddr) {
+        self.remote(leg, rtp, rtcp, true);
+    }
+
+    fn remote(&self, leg: Leg, rtp: SocketAddr, rtcp: SocketAddr, replace: bool) {
         let id = self.id;
-        self.send(Command::Remote { id, leg, rtp, rtcp });
+        self.send(Command::Remote {
+            id,
+            leg,
+            rtp,
+            rtcp,
+            replace,
+        });
     }
 
     /// Turns SRTP on `leg` on (or off with `None`), as the SDP exchange
@@ -467,6 +491,15 @@ impl Session {
             leg,
             payload_type,
         });
+    }
+
+    /// Stops relaying `leg`'s peer's audio to the other leg (and to the
+    /// tap), or starts again. Its RTCP still passes, and its packets still
+    /// latch and count in its statistics: the stream is alive, only not
+    /// heard.
+    pub fn set_muted(&self, leg: Leg, muted: bool) {
+        let id = self.id;
+        self.send(Command::Mute { id, leg, muted });
     }
 
     /// Copies every RTP packet relayed from now on, both legs, to a

@@ -55,6 +55,8 @@ struct LegState {
     rtcp_remote: Remote,
     srtp: Option<Box<LegSrtp>>,
     telephone_event: Option<u8>,
+    /// Its peer's audio is not passed on ([`Session::set_muted`](super::Session::set_muted)).
+    muted: bool,
     /// The RTP timestamp of the last digit reported: its end packet comes
     /// three times (RFC 4733 §2.5.1.4).
     last_digit: Option<u32>,
@@ -219,8 +221,18 @@ impl Worker {
                 Command::Open(new) => self.open(*new),
                 Command::Close(id) => self.close(id),
                 Command::Stop => return false,
-                Command::Remote { id, leg, rtp, rtcp } => {
+                Command::Remote {
+                    id,
+                    leg,
+                    rtp,
+                    rtcp,
+                    replace,
+                } => {
                     if let Some(leg) = self.leg_mut(id, leg) {
+                        if replace {
+                            leg.rtp_remote = Remote::default();
+                            leg.rtcp_remote = Remote::default();
+                        }
                         // The SDP address holds until the peer's own
                         // packets say otherwise.
                         if !leg.rtp_remote.latched {
@@ -243,6 +255,11 @@ impl Worker {
                 } => {
                     if let Some(leg) = self.leg_mut(id, leg) {
                         leg.telephone_event = payload_type;
+                    }
+                }
+                Command::Mute { id, leg, muted } => {
+                    if let Some(leg) = self.leg_mut(id, leg) {
+                        leg.muted = muted;
                     }
                 }
                 Command::Tap { id, tap } => {
@@ -428,6 +445,7 @@ fn leg_state(sockets: LegSockets) -> LegState {
         rtcp_remote: Remote::default(),
         srtp: None,
         telephone_event: None,
+        muted: false,
         last_digit: None,
         quality: StreamStats::new(CLOCK_RATE),
         counters: LegStats::default(),
@@ -494,6 +512,9 @@ fn relay(
     session.last_heard = now;
     leg.counters.received += 1;
     leg.counters.received_bytes += len as u64;
+    if leg.muted && !rtcp {
+        return None;
+    }
     let packet = &data[..len];
     if !rtcp && let Some(tap) = &session.tap {
         // The only copy on the path, and only for a listener.

@@ -1,0 +1,270 @@
+//! Call control of the real binary: a JSON-RPC 2.0 client on `/call-api`
+//! starts a click-to-dial call between two SIPp phones, holds and
+//! resumes it, transfers it blind to a third phone and ends it, and gets
+//! each command's events and exactly one `Ended`; bad requests get the
+//! standard error codes; the REST command route answers with its codes.
+
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use trunkline_e2e::*;
+
+const CONTROL_KEY: &str = "test-control-key-0123456789";
+const READ_KEY: &str = "test-read-key-0123456789";
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn config() -> String {
+    format!(
+        "{EXTENSIONS}\n[[extensions]]\nnumber = \"1003\"\npassword = \"third-secret\"\n\
+         [api]\nkeys = [\n  {{ name = \"ctl\", key = \"{CONTROL_KEY}\", scope = \"control\" }},\n  \
+         {{ name = \"ro\", key = \"{READ_KEY}\", scope = \"read\" }},\n]\n"
+    )
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<TcpStream>;
+
+/// A JSON-RPC client: what it sent, and every message it got, kept for
+/// the assertions (replies and notifications of several commands
+/// interleave).
+struct Client {
+    socket: Socket,
+    seen: Vec<Value>,
+    /// The PBX's log, shown when something does not come.
+    log: std::path::PathBuf,
+}
+
+async fn connect(pbx: &Pbx, key: Option<&str>) -> Result<Client, u16> {
+    let port = pbx.http_port;
+    let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut request = format!("ws://127.0.0.1:{port}/call-api")
+        .into_client_request()
+        .unwrap();
+    if let Some(key) = key {
+        let value = format!("Bearer {key}").parse().unwrap();
+        request.headers_mut().insert("Authorization", value);
+    }
+    match tokio_tungstenite::client_async(request, stream).await {
+        Ok((socket, _)) => Ok(Client {
+            socket,
+            seen: Vec::new(),
+            log: pbx.dir.path().join("trunkline.log"),
+        }),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Err(response.status().as_u16())
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+impl Client {
+    async fn send(&mut self, text: String) {
+        self.socket.send(Message::Text(text.into())).await.unwrap();
+    }
+
+    /// The first message (already seen or coming) that `wanted` takes.
+    async fn until(&mut self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+        if let Some(found) = self.seen.iter().find(|v| wanted(v)) {
+            return found.clone();
+        }
+        loop {
+            let message = tokio::time::timeout(LIMIT, self.socket.next())
+                .await
+                .unwrap_or_else(|_| {
+                    let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                    panic!("no {what} in {LIMIT:?}; got {:#?}\nlog:\n{log}", self.seen)
+                })
+                .unwrap()
+                .unwrap();
+            let Message::Text(text) = message else {
+                continue;
+            };
+            let value: Value = serde_json::from_str(&text).unwrap();
+            self.seen.push(value.clone());
+            if wanted(&value) {
+                return value;
+            }
+        }
+    }
+
+    /// Sends a request; its reply.
+    async fn call(&mut self, id: u64, method: &str, params: Value) -> Value {
+        let request = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        self.send(request.to_string()).await;
+        self.until("reply", |v| v["id"] == id).await
+    }
+
+    /// Sends a command; its `cmd_id` once it is started.
+    async fn command(&mut self, id: u64, method: &str, params: Value) -> String {
+        let reply = self.call(id, method, params).await;
+        assert_eq!(reply["jsonrpc"], "2.0");
+        assert_eq!(reply["result"]["status"], "Started", "{reply}");
+        reply["result"]["cmd_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Waits for the command's `Ended`; its `Event` data in order. An
+    /// `Error` fails the test.
+    async fn ended(&mut self, cmd_id: &str) -> Vec<String> {
+        let end = self
+            .until("the end of a command", |v| {
+                v["params"]["cmd_id"] == cmd_id
+                    && (v["method"] == "Ended" || v["method"] == "Error")
+            })
+            .await;
+        assert_eq!(end["method"], "Ended", "{end}");
+        self.events_of(cmd_id)
+    }
+
+    fn events_of(&self, cmd_id: &str) -> Vec<String> {
+        self.seen
+            .iter()
+            .filter(|v| v["method"] == "Event" && v["params"]["cmd_id"] == cmd_id)
+            .map(|v| v["params"]["data"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// How many times the command ended (`Ended` or `Error`).
+    fn ends_of(&self, cmd_id: &str) -> usize {
+        self.seen
+            .iter()
+            .filter(|v| {
+                v["params"]["cmd_id"] == cmd_id
+                    && (v["method"] == "Ended" || v["method"] == "Error")
+            })
+            .count()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_rpc_starts_holds_transfers_and_ends_a_call() {
+    let pbx = Pbx::start(&config());
+    assert_eq!(connect(&pbx, None).await.err(), Some(401));
+    assert_eq!(
+        connect(&pbx, Some(READ_KEY)).await.err(),
+        Some(403)
+    );
+    let mut rpc = connect(&pbx, Some(CONTROL_KEY)).await.unwrap();
+
+    let caller = phone(&pbx, "1001", "first-secret", "uas_controlled.xml");
+    let callee = phone(&pbx, "1002", "second-secret", "uas_controlled.xml");
+    let target = phone(&pbx, "1003", "third-secret", "uas_controlled.xml");
+
+    let start = rpc
+        .command(1, "CallStart", json!({"caller": "1001", "callee": "1002"}))
+        .await;
+    let answer = rpc
+        .until("CALL_ANSWER", |v| {
+            v["params"]["cmd_id"] == start && v["params"]["data"] == "CALL_ANSWER"
+        })
+        .await;
+    let call_id = answer["params"]["call_id"].as_str().unwrap().to_owned();
+    assert_eq!(rpc.events_of(&start), ["CALL_START", "CALL_ANSWER"]);
+
+    let hold = rpc.command(2, "CallHold", json!({"callid": call_id})).await;
+    assert_eq!(rpc.ended(&hold).await, ["CALL_HOLD"]);
+    let unhold = rpc
+        .command(3, "CallUnHold", json!({"callid": call_id}))
+        .await;
+    assert_eq!(rpc.ended(&unhold).await, ["CALL_UNHOLD"]);
+
+    let transfer = json!({"callid": call_id, "leg": "caller", "destination": "1003"});
+    let transfer = rpc.command(4, "CallBlindTransfer", transfer).await;
+    let progress = rpc.ended(&transfer).await;
+    assert_eq!(
+        progress.first().map(String::as_str),
+        Some("TRANSFER_TRYING")
+    );
+    assert_eq!(progress.last().map(String::as_str), Some("TRANSFER_ACCEPT"));
+    // The replaced callee got its BYE and is done.
+    let mut callee = callee;
+    assert_eq!(callee.exit_code(LIMIT), Some(0), "1002: {}", pbx.log());
+
+    let end = rpc.command(5, "CallEnd", json!({"callid": call_id})).await;
+    assert_eq!(rpc.ended(&end).await, ["CALL_END"]);
+    // The click-to-dial command followed the call to its end.
+    assert_eq!(
+        rpc.ended(&start).await.last().map(String::as_str),
+        Some("CALL_END")
+    );
+    for cmd_id in [&start, &hold, &unhold, &transfer, &end] {
+        assert_eq!(rpc.ends_of(cmd_id), 1, "{cmd_id}: {:#?}", rpc.seen);
+    }
+    tokio::task::block_in_place(|| phones_done(&pbx, vec![("1001", caller), ("1003", target)]));
+    let record = records(&pbx).pop().unwrap();
+    assert_eq!(record.disposition.as_str(), "ANSWERED");
+    assert_eq!(record.hangup.reason.as_deref(), Some("call_api"));
+
+    // A command for a call that is gone ends in an error, not silence.
+    let gone = rpc.command(6, "CallHold", json!({"callid": call_id})).await;
+    let error = rpc
+        .until("Error", |v| {
+            v["method"] == "Error" && v["params"]["cmd_id"] == gone
+        })
+        .await;
+    assert_eq!(error["params"]["code"], "not_found", "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_json_rpc_errors_and_rest_its_codes() {
+    let pbx = Pbx::start(&config());
+    let mut rpc = connect(&pbx, Some(CONTROL_KEY)).await.unwrap();
+    let code = |v: &Value| v["error"]["code"].as_i64();
+
+    rpc.send("{not json".into()).await;
+    let reply = rpc.until("parse error", |v| v["error"].is_object()).await;
+    assert_eq!((code(&reply), &reply["id"]), (Some(-32700), &Value::Null));
+    let reply = rpc.call(2, "CallFly", json!({})).await;
+    assert_eq!(code(&reply), Some(-32601));
+    let reply = rpc.call(3, "CallHold", json!({"leg": "caller"})).await;
+    assert_eq!(code(&reply), Some(-32602));
+    rpc.send(json!({"id": 4, "method": "CallEnd"}).to_string())
+        .await;
+    let reply = rpc.until("invalid request", |v| v["id"] == 4).await;
+    assert_eq!(code(&reply), Some(-32600));
+    // A batch: one reply each, in one array.
+    let batch = json!([
+        {"jsonrpc": "2.0", "id": 5, "method": "Nope"},
+        {"jsonrpc": "2.0", "id": 6, "method": "CallStart", "params": {"caller": "1 001", "callee": "1002"}}
+    ]);
+    rpc.send(batch.to_string()).await;
+    let replies = rpc.until("batch", Value::is_array).await;
+    assert_eq!(code(&replies[0]), Some(-32601));
+    let cmd_id = replies[1]["result"]["cmd_id"].as_str().unwrap().to_owned();
+    let error = rpc
+        .until("Error", |v| {
+            v["method"] == "Error" && v["params"]["cmd_id"] == cmd_id
+        })
+        .await;
+    assert_eq!(error["params"]["code"], "bad_request", "{error}");
+
+    let path = "/console/calls/active/nobody@nowhere/commands";
+    let (status, body) = pbx.post_as(path, CONTROL_KEY, r#"{"action":"hangup"}"#);
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("\"not_found\""), "{body}");
+    let (status, body) = pbx.post_as(path, CONTROL_KEY, r#"{"action":"dance"}"#);
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = pbx.post_as(path, READ_KEY, r#"{"action":"hangup"}"#);
+    assert_eq!(status, 403);
+    let (status, body) = pbx.post_as("/console/calls", CONTROL_KEY, r#"{"caller":"1001"}"#);
+    assert_eq!(status, 400, "{body}");
+    let dial = r#"{"caller":"1001","callee":"1002","record":false}"#;
+    let (status, body) = pbx.post_as("/console/calls", CONTROL_KEY, dial);
+    assert_eq!(status, 202, "{body}");
+    let started: Value = serde_json::from_str(&body).unwrap();
+    assert!(started["call_id"].as_str().unwrap().ends_with("@trunkline"));
+    // Nobody registered as 1001: the call ends at once, unanswered.
+    let deadline = std::time::Instant::now() + LIMIT;
+    let record = loop {
+        if let Some(record) = tokio::task::block_in_place(|| records(&pbx)).pop() {
+            break record;
+        }
+        assert!(std::time::Instant::now() < deadline, "no record");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(record.call_id, started["call_id"].as_str().unwrap());
+    assert_ne!(record.disposition.as_str(), "ANSWERED");
+}
