@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 use std::collections::HashMap;
-use trunkline_engine::CallEvent;
+use trunkline_engine::{CallEvent, CallSide, TransferProgress};
 use trunkline_registrar::{EventKind, RegistrationEvent};
 
 /// What an extension is doing, as the `extension` event says it.
@@ -53,6 +53,8 @@ struct Call {
     callee: String,
     phase: Phase,
     held: bool,
+    /// A transfer under way: its target, and whether it rings.
+    transfer: Option<(String, bool)>,
 }
 
 /// What is known of one extension.
@@ -87,6 +89,16 @@ impl Extension {
 pub(crate) struct Extensions {
     extensions: HashMap<String, Extension>,
     calls: HashMap<String, Call>,
+}
+
+/// The number of a transfer's target: an extension, a number, or the
+/// user part of a SIP URI.
+fn number_of(target: &str) -> &str {
+    if target.starts_with("sip:") || target.starts_with("sips:") {
+        user_of(target).unwrap_or(target)
+    } else {
+        target
+    }
 }
 
 /// The user part of an address-of-record: `1001` of `sip:1001@host`.
@@ -133,7 +145,7 @@ impl Extensions {
     /// Takes in a call event: the extensions whose state changed, with
     /// their new state.
     pub(crate) fn call(&mut self, event: &CallEvent) -> Vec<(String, ExtensionState)> {
-        // Events the state does not depend on (transfers, for one) pass.
+        // Events the state does not depend on (kinds to come) pass.
         #[allow(unreachable_patterns)]
         match event {
             CallEvent::New {
@@ -150,6 +162,13 @@ impl Extensions {
                 call.held = *held;
                 self.changes_of(call_id)
             }
+            CallEvent::Transferred {
+                call_id,
+                side,
+                target,
+                progress,
+                sip_status,
+            } => self.transfer(call_id, *side, number_of(target), *progress, *sip_status),
             CallEvent::Ended {
                 call_id,
                 disposition,
@@ -160,7 +179,11 @@ impl Extensions {
                 };
                 let busy = call.phase != Phase::Answered
                     && (*sip_status == Some(486) || disposition == "BUSY");
-                for number in [&call.caller, &call.callee] {
+                let target = call.transfer.map(|(target, _)| target);
+                for number in [Some(&call.caller), Some(&call.callee), target.as_ref()]
+                    .into_iter()
+                    .flatten()
+                {
                     if let Some(extension) = self.extensions.get_mut(number) {
                         extension.calls.retain(|c| c != call_id);
                     }
@@ -168,7 +191,11 @@ impl Extensions {
                 if busy && let Some(callee) = self.extensions.get_mut(&call.callee) {
                     callee.refused_busy = true;
                 }
-                self.changes([call.caller, call.callee])
+                self.changes(
+                    [Some(call.caller), Some(call.callee), target]
+                        .into_iter()
+                        .flatten(),
+                )
             }
             _ => Vec::new(),
         }
@@ -201,9 +228,71 @@ impl Extensions {
                 callee: callee.to_owned(),
                 phase: Phase::Trying,
                 held: false,
+                transfer: None,
             },
         );
         self.changes([caller.to_owned(), callee.to_owned()])
+    }
+
+    /// A transfer's progress: its target joins the call while it rings,
+    /// takes the replaced party's place once it answers, and leaves it
+    /// if it fails.
+    fn transfer(
+        &mut self,
+        call_id: &str,
+        side: CallSide,
+        target: &str,
+        progress: TransferProgress,
+        sip_status: Option<u16>,
+    ) -> Vec<(String, ExtensionState)> {
+        let Some(call) = self.calls.get_mut(call_id) else {
+            return Vec::new();
+        };
+        let mut touched = vec![call.caller.clone(), call.callee.clone(), target.to_owned()];
+        let joins = |extensions: &mut HashMap<String, Extension>, number: &str| {
+            if let Some(extension) = extensions.get_mut(number)
+                && !extension.calls.iter().any(|c| c == call_id)
+            {
+                extension.refused_busy = false;
+                extension.calls.push(call_id.to_owned());
+            }
+        };
+        let leaves = |extensions: &mut HashMap<String, Extension>, number: &str, call: &Call| {
+            // Unless it is still a party (it called itself).
+            if call.caller != number
+                && call.callee != number
+                && let Some(extension) = extensions.get_mut(number)
+            {
+                extension.calls.retain(|c| c != call_id);
+            }
+        };
+        if matches!(
+            progress,
+            TransferProgress::Trying | TransferProgress::Ringing
+        ) {
+            call.transfer = Some((target.to_owned(), progress == TransferProgress::Ringing));
+            joins(&mut self.extensions, target);
+        } else if progress == TransferProgress::Answered {
+            call.transfer = None;
+            let replaced = if side == CallSide::Caller {
+                std::mem::replace(&mut call.callee, target.to_owned())
+            } else {
+                std::mem::replace(&mut call.caller, target.to_owned())
+            };
+            joins(&mut self.extensions, target);
+            leaves(&mut self.extensions, &replaced, call);
+            touched.push(replaced);
+        } else if progress == TransferProgress::Failed {
+            call.transfer = None;
+            leaves(&mut self.extensions, target, call);
+            if sip_status == Some(486)
+                && let Some(extension) = self.extensions.get_mut(target)
+                && !extension.calls.iter().any(|c| c == call_id)
+            {
+                extension.refused_busy = true;
+            }
+        }
+        self.changes(touched)
     }
 
     fn advance(&mut self, call_id: &str, phase: Phase) -> Vec<(String, ExtensionState)> {
@@ -229,7 +318,10 @@ impl Extensions {
 
     /// The state of each of `numbers` that is an extension, where it
     /// differs from the one last reported (which it becomes).
-    fn changes<const N: usize>(&mut self, numbers: [String; N]) -> Vec<(String, ExtensionState)> {
+    fn changes(
+        &mut self,
+        numbers: impl IntoIterator<Item = String>,
+    ) -> Vec<(String, ExtensionState)> {
         let mut changed = Vec::new();
         // The same extension twice (it called itself) reports once: the
         // first time makes its state the one reported.
@@ -257,6 +349,14 @@ impl Extensions {
             [] => ExtensionState::Unavailable,
             [call_id] => {
                 let call = self.calls.get(call_id)?;
+                if call.caller != number && call.callee != number {
+                    // The target of a transfer under way.
+                    return Some(match &call.transfer {
+                        Some((_, true)) => ExtensionState::Ringing,
+                        _ if extension.bindings > 0 => ExtensionState::Idle,
+                        _ => ExtensionState::Unavailable,
+                    });
+                }
                 match call.phase {
                     Phase::Answered if call.held => ExtensionState::OnHold,
                     Phase::Answered => ExtensionState::InUse,
@@ -494,6 +594,70 @@ mod tests {
         assert_eq!(
             x.call(&ended("t2", "NO ANSWER", Some(487))),
             changes(&[("1001", Idle)])
+        );
+    }
+
+    fn transferred(target: &str, progress: TransferProgress, sip_status: Option<u16>) -> CallEvent {
+        CallEvent::Transferred {
+            call_id: "c1".into(),
+            side: CallSide::Caller,
+            target: target.into(),
+            progress,
+            sip_status,
+        }
+    }
+
+    /// 1001, 1002 and 1003 registered; 1001 and 1002 in call c1.
+    fn answered_with_1003_by() -> Extensions {
+        let mut x = with(&["1001", "1002", "1003"]);
+        for aor in ["sip:1001@pbx", "sip:1002@pbx", "sip:1003@pbx"] {
+            x.registration(&registration(EventKind::Registered, aor));
+        }
+        x.call(&new("c1", "1001", "1002"));
+        x.call(&CallEvent::Answered {
+            call_id: "c1".into(),
+        });
+        x
+    }
+
+    #[test]
+    fn a_blind_transfer_hands_the_call_to_its_target() {
+        let mut x = answered_with_1003_by();
+        // 1001 stays; 1002 sends it to 1003 (named by a SIP URI).
+        let target = "sip:1003@pbx.example.com";
+        assert_eq!(
+            x.call(&transferred(target, TransferProgress::Trying, None)),
+            changes(&[])
+        );
+        assert_eq!(
+            x.call(&transferred(target, TransferProgress::Ringing, Some(180))),
+            changes(&[("1003", Ringing)])
+        );
+        assert_eq!(
+            x.call(&transferred(target, TransferProgress::Answered, Some(200))),
+            changes(&[("1002", Idle), ("1003", InUse)])
+        );
+        assert_eq!(
+            x.call(&ended("c1", "ANSWERED", Some(200))),
+            changes(&[("1001", Idle), ("1003", Idle)])
+        );
+        assert!(x.extensions.values().all(|e| e.calls.is_empty()));
+    }
+
+    #[test]
+    fn a_failed_transfer_leaves_the_call_as_it_was() {
+        let mut x = answered_with_1003_by();
+        x.call(&transferred("1003", TransferProgress::Ringing, Some(180)));
+        // The target refuses busy: busy, the call goes on between 1001 and 1002.
+        assert_eq!(
+            x.call(&transferred("1003", TransferProgress::Failed, Some(486))),
+            changes(&[("1003", Busy)])
+        );
+        // A transfer under way when the call ends lets its target go too.
+        x.call(&transferred("1003", TransferProgress::Ringing, Some(180)));
+        assert_eq!(
+            x.call(&ended("c1", "ANSWERED", Some(200))),
+            changes(&[("1001", Idle), ("1002", Idle), ("1003", Idle)])
         );
     }
 
