@@ -1,6 +1,7 @@
 //! Call control of the real binary: a JSON-RPC 2.0 client on `/call-api`
 //! starts a click-to-dial call between two SIPp phones, holds and
-//! resumes it, transfers it blind to a third phone and ends it, and gets
+//! resumes it, transfers it blind to a third phone, joins it to a second
+//! call (attended transfer) and ends it, and gets
 //! each command's events and exactly one `Ended`; bad requests get the
 //! standard error codes; the REST command route answers with its codes.
 
@@ -21,6 +22,8 @@ const LIMIT: Duration = Duration::from_secs(30);
 fn config() -> String {
     format!(
         "{EXTENSIONS}\n[[extensions]]\nnumber = \"1003\"\npassword = \"third-secret\"\n\
+         [[extensions]]\nnumber = \"1004\"\npassword = \"fourth-secret\"\n\
+         [[extensions]]\nnumber = \"1005\"\npassword = \"fifth-secret\"\n\
          [api]\nkeys = [\n  {{ name = \"ctl\", key = \"{CONTROL_KEY}\", scope = \"control\" }},\n  \
          {{ name = \"ro\", key = \"{READ_KEY}\", scope = \"read\" }},\n]\n"
     )
@@ -143,15 +146,14 @@ impl Client {
 async fn json_rpc_starts_holds_transfers_and_ends_a_call() {
     let pbx = Pbx::start(&config());
     assert_eq!(connect(&pbx, None).await.err(), Some(401));
-    assert_eq!(
-        connect(&pbx, Some(READ_KEY)).await.err(),
-        Some(403)
-    );
+    assert_eq!(connect(&pbx, Some(READ_KEY)).await.err(), Some(403));
     let mut rpc = connect(&pbx, Some(CONTROL_KEY)).await.unwrap();
 
     let caller = phone(&pbx, "1001", "first-secret", "uas_controlled.xml");
     let callee = phone(&pbx, "1002", "second-secret", "uas_controlled.xml");
     let target = phone(&pbx, "1003", "third-secret", "uas_controlled.xml");
+    let announcer = phone(&pbx, "1004", "fourth-secret", "uas_controlled.xml");
+    let last = phone(&pbx, "1005", "fifth-secret", "uas_controlled.xml");
 
     let start = rpc
         .command(1, "CallStart", json!({"caller": "1001", "callee": "1002"}))
@@ -183,23 +185,46 @@ async fn json_rpc_starts_holds_transfers_and_ends_a_call() {
     let mut callee = callee;
     assert_eq!(callee.exit_code(LIMIT), Some(0), "1002: {}", pbx.log());
 
-    let end = rpc.command(5, "CallEnd", json!({"callid": call_id})).await;
+    // A second call, 1004 to 1005; then 1001 is joined to 1005, and 1003
+    // and 1004 (the transferor's two legs) hang up.
+    let second = rpc
+        .command(5, "CallStart", json!({"caller": "1004", "callee": "1005"}))
+        .await;
+    let answer = rpc
+        .until("the second CALL_ANSWER", |v| {
+            v["params"]["cmd_id"] == second && v["params"]["data"] == "CALL_ANSWER"
+        })
+        .await;
+    let second_call = answer["params"]["call_id"].as_str().unwrap().to_owned();
+    let attended = json!({"callid_a": call_id, "leg_a": "caller", "callid_b": second_call,
+                          "leg_b": "callee", "destination": "sip:1005@127.0.0.1"});
+    let attended = rpc.command(6, "CallAttendedTransfer", attended).await;
+    assert_eq!(rpc.ended(&attended).await, ["TRANSFER_ACCEPT"]);
+    let mut target = target;
+    assert_eq!(target.exit_code(LIMIT), Some(0), "1003: {}", pbx.log());
+    let mut announcer = announcer;
+    assert_eq!(announcer.exit_code(LIMIT), Some(0), "1004: {}", pbx.log());
+    let second_end = rpc.ended(&second).await;
+    assert_eq!(second_end.last().map(String::as_str), Some("CALL_END"));
+
+    let end = rpc.command(7, "CallEnd", json!({"callid": call_id})).await;
     assert_eq!(rpc.ended(&end).await, ["CALL_END"]);
     // The click-to-dial command followed the call to its end.
-    assert_eq!(
-        rpc.ended(&start).await.last().map(String::as_str),
-        Some("CALL_END")
-    );
-    for cmd_id in [&start, &hold, &unhold, &transfer, &end] {
+    let start_end = rpc.ended(&start).await;
+    assert_eq!(start_end.last().map(String::as_str), Some("CALL_END"));
+    for cmd_id in [&start, &hold, &unhold, &transfer, &second, &attended, &end] {
         assert_eq!(rpc.ends_of(cmd_id), 1, "{cmd_id}: {:#?}", rpc.seen);
     }
-    tokio::task::block_in_place(|| phones_done(&pbx, vec![("1001", caller), ("1003", target)]));
-    let record = records(&pbx).pop().unwrap();
+    tokio::task::block_in_place(|| phones_done(&pbx, vec![("1001", caller), ("1005", last)]));
+    let stored = records(&pbx);
+    let record = stored.iter().find(|r| r.call_id == call_id).unwrap();
     assert_eq!(record.disposition.as_str(), "ANSWERED");
     assert_eq!(record.hangup.reason.as_deref(), Some("call_api"));
+    let record = stored.iter().find(|r| r.call_id == second_call).unwrap();
+    assert_eq!(record.hangup.reason.as_deref(), Some("transferred"));
 
     // A command for a call that is gone ends in an error, not silence.
-    let gone = rpc.command(6, "CallHold", json!({"callid": call_id})).await;
+    let gone = rpc.command(8, "CallHold", json!({"callid": call_id})).await;
     let error = rpc
         .until("Error", |v| {
             v["method"] == "Error" && v["params"]["cmd_id"] == gone

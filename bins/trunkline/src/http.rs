@@ -14,7 +14,7 @@ use trunkline_api::{
 };
 use trunkline_cdr::CdrStore;
 use trunkline_engine::{
-    ActiveCall, CallCommand, CallEvent, CommandError, EngineStats, Originate, TrunkStatus,
+    ActiveCall, CallCommand, CallEvent, CallSide, CommandError, EngineStats, Originate, TrunkStatus,
 };
 use trunkline_webhooks::Outbox;
 
@@ -56,6 +56,14 @@ impl Pbx for State {
 
     fn command<'a>(&'a self, call: &'a str, command: CallCommand) -> CommandFuture<'a> {
         Box::pin(self.engine.command(call, command))
+    }
+
+    fn attended_transfer<'a>(
+        &'a self,
+        a: (&'a str, CallSide),
+        b: (&'a str, CallSide),
+    ) -> CommandFuture<'a> {
+        Box::pin(self.engine.attended_transfer(a, b))
     }
 
     fn has_call(&self, call: &str) -> bool {

@@ -34,9 +34,6 @@ const PARSE_ERROR: i64 = -32700;
 const INVALID_REQUEST: i64 = -32600;
 const METHOD_NOT_FOUND: i64 = -32601;
 const INVALID_PARAMS: i64 = -32602;
-/// A method the server knows but cannot carry out (the range -32000 to
-/// -32099 is the server's own).
-const NOT_AVAILABLE: i64 = -32000;
 
 /// Notifications waiting for a slow client; a command's task waits for
 /// room rather than dropping one.
@@ -142,6 +139,17 @@ struct BlindTransfer {
     destination: String,
 }
 
+#[derive(Debug, Deserialize)]
+struct AttendedTransfer {
+    callid_a: String,
+    leg_a: String,
+    callid_b: String,
+    leg_b: String,
+    /// The transfer target's address, as the client knows it; the PBX
+    /// joins the two calls' legs, so it only goes into the events.
+    destination: String,
+}
+
 /// What a valid request asks for.
 enum Request {
     Start(Start),
@@ -151,6 +159,11 @@ enum Request {
         done: &'static str,
     },
     Transfer(BlindTransfer, CallSide),
+    Attended {
+        a: (String, CallSide),
+        b: (String, CallSide),
+        destination: String,
+    },
 }
 
 /// One request: its answer (`None` for a notification).
@@ -250,10 +263,16 @@ fn parse(method: &str, params: Value) -> Result<Request, (i64, String)> {
             let side = side(Some(&transfer.leg))?.unwrap_or(CallSide::Caller);
             Ok(Request::Transfer(transfer, side))
         }
-        "CallAttendedTransfer" => Err((
-            NOT_AVAILABLE,
-            "CallAttendedTransfer is not available yet: use CallBlindTransfer".into(),
-        )),
+        "CallAttendedTransfer" => {
+            let t: AttendedTransfer = params_of(params)?;
+            let leg_a = side(Some(&t.leg_a))?.unwrap_or(CallSide::Caller);
+            let leg_b = side(Some(&t.leg_b))?.unwrap_or(CallSide::Callee);
+            Ok(Request::Attended {
+                a: (t.callid_a, leg_a),
+                b: (t.callid_b, leg_b),
+                destination: t.destination,
+            })
+        }
         other => Err((METHOD_NOT_FOUND, format!("Method not found: {other}"))),
     }
 }
@@ -309,7 +328,21 @@ async fn run(
             Err(e) => progress.failed(&e).await,
         },
         Request::Transfer(transfer, side) => {
-            blind_transfer(pbx, transfer, side, progress, events).await
+            blind_transfer(pbx, transfer, side, progress, events).await;
+        }
+        Request::Attended { a, b, destination } => {
+            let outcome = pbx.attended_transfer((&a.0, a.1), (&b.0, b.1)).await;
+            let data = if outcome.is_ok() {
+                "TRANSFER_ACCEPT"
+            } else {
+                "TRANSFER_FAILED"
+            };
+            let params = json!({"data": data, "call_id": a.0, "destination": destination});
+            progress.send("Event", params).await;
+            match outcome {
+                Ok(()) => progress.ended().await,
+                Err(e) => progress.failed(&e).await,
+            }
         }
     }
 }
@@ -483,6 +516,8 @@ mod tests {
             Ok(Request::Transfer(_, CallSide::Callee))
         ));
         let attended = json!({"callid_a": "a", "leg_a": "caller", "callid_b": "b", "leg_b": "callee", "destination": "x"});
-        assert_eq!(code("CallAttendedTransfer", attended), Some(NOT_AVAILABLE));
+        assert_eq!(code("CallAttendedTransfer", attended), None);
+        let attended = json!({"callid_a": "a", "leg_a": "caller", "callid_b": "b"});
+        assert_eq!(code("CallAttendedTransfer", attended), Some(INVALID_PARAMS));
     }
 }

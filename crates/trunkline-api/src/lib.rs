@@ -85,7 +85,7 @@ use tokio::task::JoinHandle;
 use tower::ServiceExt;
 use trunkline_cdr::CdrStore;
 use trunkline_engine::{
-    ActiveCall, CallCommand, CallEvent, CommandError, EngineStats, Originate, TrunkStatus,
+    ActiveCall, CallCommand, CallEvent, CallSide, CommandError, EngineStats, Originate, TrunkStatus,
 };
 
 /// What the API reads from the running PBX.
@@ -107,6 +107,13 @@ pub trait Pbx: Send + Sync + 'static {
     /// Tells the call in progress `call` (its record id or a dialog's
     /// Call-ID) to do `command`; resolves once it is done.
     fn command<'a>(&'a self, call: &'a str, command: CallCommand) -> CommandFuture<'a>;
+    /// An attended transfer: party `a.1` of call `a.0` and party `b.1`
+    /// of call `b.0` are connected, the other two hang up.
+    fn attended_transfer<'a>(
+        &'a self,
+        a: (&'a str, CallSide),
+        b: (&'a str, CallSide),
+    ) -> CommandFuture<'a>;
     /// Whether a call in progress answers to `call`.
     fn has_call(&self, call: &str) -> bool;
     /// Starts a click-to-dial call; its id (the caller's dialog's

@@ -20,7 +20,7 @@ use trunkline_cdr::{
     SipDirection, SipFlowEntry, SqliteCdrStore,
 };
 use trunkline_engine::{
-    ActiveCall, CallCommand, CallEvent, CallState, CommandError, EngineStats, Originate,
+    ActiveCall, CallCommand, CallEvent, CallSide, CallState, CommandError, EngineStats, Originate,
     TrunkStatus,
 };
 
@@ -81,6 +81,13 @@ impl Pbx for FakePbx {
     // (tests/call_api.rs at the workspace root); here no call takes
     // commands.
     fn command<'a>(&'a self, _: &'a str, _: CallCommand) -> CommandFuture<'a> {
+        Box::pin(async { Err(CommandError::NoSuchCall) })
+    }
+    fn attended_transfer<'a>(
+        &'a self,
+        _: (&'a str, CallSide),
+        _: (&'a str, CallSide),
+    ) -> CommandFuture<'a> {
         Box::pin(async { Err(CommandError::NoSuchCall) })
     }
     fn has_call(&self, _: &str) -> bool {

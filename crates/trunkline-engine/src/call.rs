@@ -16,8 +16,11 @@ use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 use tokio::sync::mpsc;
 
+mod join;
 mod originate;
 mod transfer;
+
+pub(crate) use join::{HandedLeg, Joining};
 
 pub(crate) use originate::originate;
 use trunkline_cdr::{
@@ -225,6 +228,12 @@ struct Call<L, U> {
     /// The session description last sent to each leg's phone (by
     /// [`slot`]): what a re-INVITE of ours offers again, changed.
     last_sent: [Option<Sdp>; 2],
+    /// The session description each leg's phone last sent us: where it
+    /// takes media, for joining it to another call.
+    last_heard: [Option<Sdp>; 2],
+    /// Another call's relay session this call's media now also runs
+    /// through, after an attended transfer joined the two.
+    joined_media: Option<Session>,
     /// Recording as the click-to-dial request said, over the route's say.
     record_override: Option<bool>,
     /// Why the PBX ended the call (an API hangup's reason).
@@ -431,6 +440,8 @@ where
             listed,
             controlled,
             last_sent: [None, None],
+            last_heard: [None, None],
+            joined_media: None,
             record_override: None,
             reason: None,
         }
@@ -496,6 +507,7 @@ where
         let media_proxy = routing.media_proxy.unwrap_or(config.media_proxy);
         let ring_timeout = routing.ring_timeout.unwrap_or(config.ring_timeout);
         let offer = self.sdp_of(&self.invite.clone());
+        self.last_heard[slot(Leg::A)].clone_from(&offer);
         if self.media.is_none() {
             self.media = self.open_media(offer.as_ref(), stages.iter().flatten(), media_proxy);
         }
@@ -980,6 +992,7 @@ where
                             tracing::warn!(call_id = self.call_id, "ACK not sent: {e}");
                         }
                         let answer = self.sdp_of(&response);
+                        self.last_heard[slot(Leg::B)].clone_from(&answer);
                         if !self.answer_caller(answer) {
                             self.bye(&dialog).await;
                             return Outcome::Failed {
@@ -1236,6 +1249,12 @@ where
                         return end;
                     }
                 }
+                CallInput::HandOver { side, done } => {
+                    if let Some(end) = self.hand_over(&mut dialogs, side, done).await {
+                        return end;
+                    }
+                }
+                CallInput::Join(joining) => self.take_over(&mut dialogs, *joining).await,
             }
         }
         (HangupCause::Failure, Side::Pbx)
@@ -1370,7 +1389,11 @@ where
             tracing::warn!(call_id = self.call_id, "ACK not sent: {e}");
         }
         self.last_sent[slot(leg)] = Some(sdp);
-        Ok(self.sdp_of(&response))
+        let answer = self.sdp_of(&response);
+        if answer.is_some() {
+            self.last_heard[slot(leg)].clone_from(&answer);
+        }
+        Ok(answer)
     }
 
     /// The phone or trunk on `leg`.
@@ -1420,6 +1443,9 @@ where
             return;
         };
         let mut offer = self.sdp_of(request);
+        if offer.is_some() {
+            self.last_heard[slot(from)].clone_from(&offer);
+        }
         if let Some(sdp) = &mut offer {
             if method == Method::Invite {
                 self.engine.emit(CallEvent::Held {
@@ -1465,6 +1491,7 @@ where
         let other = from.other();
         let mut back = request.response_to(status);
         if let Some(mut sdp) = self.sdp_of(&response) {
+            self.last_heard[slot(other)] = Some(sdp.clone());
             self.learn_and_anchor(&mut sdp, other);
             back = back.body(SDP, sdp.to_string());
             self.last_sent[slot(from)] = Some(sdp);

@@ -351,6 +351,13 @@ enum CallInput {
     DialogEnded(DialogId),
     /// A command from the API.
     Command(control::Order),
+    /// Let this party go to another call (an attended transfer).
+    HandOver {
+        side: CallSide,
+        done: tokio::sync::oneshot::Sender<Result<call::HandedLeg, CommandError>>,
+    },
+    /// Take a party another call let go.
+    Join(Box<call::Joining>),
 }
 
 /// The figures the health check reports.
@@ -489,6 +496,63 @@ where
             .map_err(|_| CommandError::NoSuchCall)?;
         // A call that ends with the order unanswered drops it.
         outcome.await.unwrap_or(Err(CommandError::Ended))
+    }
+
+    /// An attended transfer: the party `side_a` of call `call_a` and the
+    /// party `side_b` of call `call_b` (each call named as for
+    /// [`Engine::command`]) are connected, and the other two parties
+    /// (the transferor's legs) hang up. Call B ends (its record's reason
+    /// is `transferred`); call A goes on with the two. Both calls must
+    /// be answered.
+    pub async fn attended_transfer(
+        &self,
+        (call_a, side_a): (&str, CallSide),
+        (call_b, side_b): (&str, CallSide),
+    ) -> Result<(), CommandError> {
+        let control = |call: &str| self.shared.controls.get(call).map(|c| c.clone());
+        let (a, b) = match (control(call_a), control(call_b)) {
+            (Some(a), Some(b)) => (a, b),
+            _ => return Err(CommandError::NoSuchCall),
+        };
+        if a.same_channel(&b) {
+            return Err(CommandError::Invalid(
+                "both legs are of the same call".into(),
+            ));
+        }
+        // A call named by its first Call-ID or record id is checked here;
+        // one named by its other leg's Call-ID, by the calls themselves.
+        for call in [call_a, call_b] {
+            let listed = self
+                .shared
+                .active_calls
+                .iter()
+                .find(|c| c.call_id == call || c.id.as_str() == call)
+                .map(|c| c.state);
+            if listed.is_some_and(|state| state != CallState::Answered) {
+                return Err(CommandError::WrongState("not answered"));
+            }
+        }
+        let (done, handed) = tokio::sync::oneshot::channel();
+        b.send(CallInput::HandOver { side: side_b, done })
+            .await
+            .map_err(|_| CommandError::NoSuchCall)?;
+        let leg = handed.await.unwrap_or(Err(CommandError::Ended))?;
+        let orphan = leg.dialog();
+        let (done, joined) = tokio::sync::oneshot::channel();
+        let joining = call::Joining {
+            side: side_a,
+            leg,
+            done,
+        };
+        let outcome = match a.send(CallInput::Join(Box::new(joining))).await {
+            Ok(()) => joined.await.unwrap_or(Err(CommandError::Ended)),
+            Err(_) => Err(CommandError::NoSuchCall),
+        };
+        if outcome.is_err() {
+            // Call A did not take the party: it is not left on the line.
+            self.bye_dialog(&orphan).await;
+        }
+        outcome
     }
 
     /// Whether a call in progress answers to `call` (its record id, or

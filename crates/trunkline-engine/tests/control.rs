@@ -354,3 +354,49 @@ async fn a_ringing_call_is_accepted_with_the_applications_sdp() {
     assert_eq!(next_ended(&mut events).await.0, "ANSWERED");
     idle(&pbx.engine).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attended_transfer_joins_two_calls_and_lets_the_transferor_go() {
+    let pbx = pbx(|_| {}, 32200).await;
+    let mut events = pbx.engine.subscribe();
+    let alice = Phone::new("1001", "secret1", pbx.addr).await;
+    let mut bob = Phone::new("1002", "secret2", pbx.addr).await;
+    let mut carol = Phone::new("1003", "secret3", pbx.addr).await;
+    bob.register().await;
+    carol.register().await;
+    // Alice talks to Bob; Bob calls Carol to announce the transfer.
+    let first = answered_call(&alice, &mut bob).await;
+    let (mut invite, second) = bob.call("1003", bob.sdp("sendrecv")).await;
+    let (tx, offer) = carol.incoming().await;
+    carol.answer(tx, &offer, StatusCode::OK, Some(carol.sdp("sendrecv")));
+    bob.answered(&mut invite).await;
+
+    let a = (first.call_id.as_str(), CallSide::Caller);
+    let b = (second.as_str(), CallSide::Callee);
+    let same = pbx
+        .engine
+        .attended_transfer(a, (first.call_id.as_str(), CallSide::Callee));
+    assert!(matches!(same.await, Err(CommandError::Invalid(_))));
+    let engine = pbx.engine.clone();
+    let (a_id, b_id) = (first.call_id.clone(), second.clone());
+    let join =
+        tokio::spawn(async move { engine.attended_transfer((&a_id, a.1), (&b_id, b.1)).await });
+    // Bob is let go from both calls.
+    bob.answer_in_dialog(Method::Bye).await;
+    bob.answer_in_dialog(Method::Bye).await;
+    assert_eq!(join.await.unwrap(), Ok(()));
+    // Alice and Carol hear each other, through both calls' relay ports.
+    media_reaches(&alice, media_of(&first.ok), &carol);
+    media_reaches(&carol, media_of(&offer), &alice);
+    // The second call is over, the first goes on with Alice and Carol.
+    let ended = next_event(&mut events, |e| matches!(e, CallEvent::Ended { .. })).await;
+    assert!(matches!(ended, CallEvent::Ended { call_id, .. } if call_id == second));
+    let mut bye = alice.hang_up(&first.dialog);
+    carol.answer_in_dialog(Method::Bye).await;
+    assert_eq!(final_of(&mut bye).await.0.status(), Some(StatusCode::OK));
+    assert_eq!(next_ended(&mut events).await.0, "ANSWERED");
+    idle(&pbx.engine).await;
+    let records = stored(&pbx);
+    let transferred = records.iter().find(|r| r.call_id == second).unwrap();
+    assert_eq!(transferred.hangup.reason.as_deref(), Some("transferred"));
+}

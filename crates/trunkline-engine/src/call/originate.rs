@@ -200,6 +200,7 @@ where
                     self.peer = peer;
                     self.origin = Origin::Originated(Some(dialog));
                     self.last_sent[slot(Leg::A)] = Some(offer);
+                    self.last_heard[slot(Leg::A)] = Some(answer.clone());
                     return Ok(answer);
                 }
                 input = inputs.recv() => match input {

@@ -180,6 +180,17 @@ where
             }
             CallInput::AckTimeout => self.party_left(dialogs, Leg::A, kept),
             CallInput::Command(order) => self.command_while_transferring(order, dialogs),
+            CallInput::HandOver { done, .. } => {
+                let _ = done.send(Err(CommandError::WrongState("transferring")));
+                None
+            }
+            CallInput::Join(joining) => {
+                // The caller of the join hangs the handed party up.
+                let _ = joining
+                    .done
+                    .send(Err(CommandError::WrongState("transferring")));
+                None
+            }
             CallInput::Cancelled => None,
         }
     }
@@ -240,6 +251,7 @@ where
             answer,
             call_id,
         } = joined;
+        self.last_heard[slot(replaced)].clone_from(&answer);
         match (&self.media, answer) {
             (Some(media), Some(answer)) => {
                 if let Some(target) = anchor::target(&answer) {

@@ -67,7 +67,8 @@ pub(crate) async fn endpoint(net: Net) -> (Endpoint, mpsc::Receiver<EndpointEven
 /// A PBX whose relay takes 100 ports from `ports`: below the system's
 /// ephemeral range (32768 and up), so a port `free_port` handed out
 /// elsewhere cannot be taken meanwhile, and apart from every other test's
-/// range (the binary's tests use 20000–29999, trunkline-media's 31000–32099).
+/// range (the binary's tests use 20000–29999, trunkline-media's 31000–32099;
+/// this crate's 30000–30999 and 32200–32299).
 pub(crate) async fn pbx(config: impl FnOnce(&mut EngineConfig), ports: u16) -> Pbx {
     pbx_on(Net::default(), RegistrarConfig::new(DOMAIN), config, ports).await
 }
