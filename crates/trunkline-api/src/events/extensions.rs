@@ -168,7 +168,15 @@ impl Extensions {
                 target,
                 progress,
                 sip_status,
-            } => self.transfer(call_id, *side, number_of(target), *progress, *sip_status),
+            } => {
+                // An attended transfer names the party handed over by its
+                // dialog's Call-ID: a call's first one is its caller's.
+                let target = match self.calls.get(target) {
+                    Some(handing) => handing.caller.clone(),
+                    None => number_of(target).to_owned(),
+                };
+                self.transfer(call_id, *side, &target, *progress, *sip_status)
+            }
             CallEvent::Ended {
                 call_id,
                 disposition,
@@ -658,6 +666,31 @@ mod tests {
         assert_eq!(
             x.call(&ended("c1", "ANSWERED", Some(200))),
             changes(&[("1001", Idle), ("1002", Idle), ("1003", Idle)])
+        );
+    }
+
+    #[test]
+    fn an_attended_transfer_joins_the_party_handed_over() {
+        let mut x = answered_with_1003_by();
+        x.add(["1004".to_owned()]);
+        x.registration(&registration(EventKind::Registered, "sip:1004@pbx"));
+        x.call(&new("c2", "1003", "1004"));
+        x.call(&CallEvent::Answered {
+            call_id: "c2".into(),
+        });
+        // c1 keeps 1001 and takes c2's caller, 1003 (named by c2's
+        // Call-ID); c2 then ends.
+        assert_eq!(
+            x.call(&transferred("c2", TransferProgress::Answered, Some(200))),
+            changes(&[("1002", Idle), ("1003", Busy)])
+        );
+        assert_eq!(
+            x.call(&ended("c2", "ANSWERED", Some(200))),
+            changes(&[("1003", InUse), ("1004", Idle)])
+        );
+        assert_eq!(
+            x.call(&ended("c1", "ANSWERED", Some(200))),
+            changes(&[("1001", Idle), ("1003", Idle)])
         );
     }
 
