@@ -18,7 +18,7 @@ use tokio_tungstenite::{WebSocketStream, client_async};
 use trunkline_api::{Api, ApiConfig, ApiKey, CommandFuture, EventHub, Pbx, Scope, SipTables};
 use trunkline_cdr::SqliteCdrStore;
 use trunkline_engine::{
-    ActiveCall, CallCommand, CallEvent, CommandError, EngineStats, Originate, TrunkStatus,
+    ActiveCall, CallCommand, CallEvent, CallSide, CommandError, EngineStats, Originate, TrunkStatus,
 };
 
 const KEY: &str = "events-read-key-0123456789";
@@ -49,6 +49,13 @@ impl Pbx for Quiet {
         SipTables::default()
     }
     fn command<'a>(&'a self, _: &'a str, _: CallCommand) -> CommandFuture<'a> {
+        Box::pin(async { Err(CommandError::NoSuchCall) })
+    }
+    fn attended_transfer<'a>(
+        &'a self,
+        _: (&'a str, CallSide),
+        _: (&'a str, CallSide),
+    ) -> CommandFuture<'a> {
         Box::pin(async { Err(CommandError::NoSuchCall) })
     }
     fn has_call(&self, _: &str) -> bool {
