@@ -441,6 +441,26 @@ fn the_locator_webhook_hears_a_registration() {
             }
         })
     );
+    // The health check counts the delivery once the outbox has its answer.
+    let outbox = outbox_when(&pbx, |outbox| outbox["delivered"] == 1);
+    assert_eq!(
+        (outbox["pending"].as_u64(), outbox["failed"].as_u64()),
+        (Some(0), Some(0)),
+        "{outbox}"
+    );
+}
+
+/// The health check's `outbox` once `ready` holds of it (within 10 s).
+fn outbox_when(pbx: &Pbx, ready: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let outbox = pbx.health()["outbox"].clone();
+        if ready(&outbox) {
+            return outbox;
+        }
+        assert!(Instant::now() < deadline, "{outbox}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// The multipart body's parts by form name: (headers, content).
@@ -543,6 +563,12 @@ fn a_cdr_push_made_while_the_receiver_is_down_arrives_after_it_comes_up() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    let outbox = outbox_when(&pbx, |outbox| outbox["failed_attempts"].as_u64() >= Some(1));
+    assert_eq!(
+        (outbox["pending"].as_u64(), outbox["delivered"].as_u64()),
+        (Some(1), Some(0)),
+        "{outbox}"
+    );
     pbx.stop();
     assert!(
         pbx.log().contains("left for the next start"),

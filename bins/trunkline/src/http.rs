@@ -1,7 +1,8 @@
 //! The HTTP side: trunkline-api's router over this PBX's state, with the
 //! keys and allow-list of `[api]` and `[ami]`, the CDR store and the
-//! recordings directory, the webhook outbox's figures in `/metrics`, and
-//! the console (CRUD, reloads, shutdown, dialogs).
+//! recordings directory, the live events, the webhook outbox's figures in
+//! `/metrics` and the health check, and the console (CRUD, reloads,
+//! shutdown, dialogs).
 
 use crate::config::Config;
 use crate::pbx::State;
@@ -9,7 +10,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
-use trunkline_api::{Api, ApiConfig, CommandFuture, MetricKind, MetricsWriter, Pbx, SipTables};
+use trunkline_api::{
+    Api, ApiConfig, CommandFuture, MetricKind, MetricsWriter, OutboxHealth, Pbx, SipTables,
+};
 use trunkline_cdr::CdrStore;
 use trunkline_engine::{
     ActiveCall, CallCommand, CallEvent, CallSide, CommandError, EngineStats, Originate, TrunkStatus,
@@ -91,12 +94,30 @@ pub(crate) async fn serve(
         ami_allows: config.ami.allows.iter().map(|net| net.0).collect(),
         recordings: Some(config.recording_dir()),
     };
-    let mut api = Api::new(api_config, state, cdr).with_admin(console.clone());
+    let events = state.events.clone();
+    let mut api = Api::new(api_config, state, cdr)
+        .with_admin(console.clone())
+        .with_events(events);
     console.set_allow_list(api.ami_allow_list());
     if let Some(outbox) = outbox {
-        api = api.with_metrics(move |out: &mut MetricsWriter| outbox_metrics(&outbox, out));
+        let health = outbox.clone();
+        api = api
+            .with_metrics(move |out: &mut MetricsWriter| outbox_metrics(&outbox, out))
+            .with_outbox(move || outbox_health(&health));
     }
     api.serve(config.http.address.0).await
+}
+
+fn outbox_health(outbox: &Outbox) -> OutboxHealth {
+    let stats = outbox.stats();
+    OutboxHealth {
+        pending: stats.depth,
+        delivered: stats.delivered,
+        failed: stats.dead_lettered,
+        failed_attempts: stats.failed_attempts,
+        refused_full: stats.refused_full,
+        dead: stats.dead,
+    }
 }
 
 fn outbox_metrics(outbox: &Outbox, out: &mut MetricsWriter) {

@@ -11,6 +11,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::broadcast::error::RecvError;
+use trunkline_api::EventHub;
 use trunkline_cdr::{CdrStore, SqliteCdrStore};
 use trunkline_registrar::{
     Algorithm, BackendError, Lookup, MemoryLocator, RegistrarConfig, Secret, StaticUsers, User,
@@ -56,6 +57,8 @@ pub(crate) struct State {
     pub(crate) registrar: Arc<Registrar>,
     pub(crate) engine: CallEngine,
     pub(crate) endpoint: Endpoint,
+    /// The live events of `/api/v1/events`.
+    pub(crate) events: EventHub,
     draining: AtomicBool,
 }
 
@@ -80,6 +83,10 @@ const ANSWER_GRACE: Duration = Duration::from_millis(200);
 
 /// How often a draining shutdown looks at the calls left.
 const DRAIN_POLL: Duration = Duration::from_millis(100);
+
+/// How long the events' WebSocket clients get to answer the close at
+/// shutdown.
+const EVENTS_CLOSE: Duration = Duration::from_secs(1);
 
 /// Runs the PBX until SIGTERM, SIGINT or `POST /ami/v1/shutdown`, then
 /// drains and returns. `file` is where `config` came from (none: the
@@ -141,11 +148,16 @@ pub(crate) async fn run(config: Config, file: Option<PathBuf>) -> Result<(), Str
         client.as_ref(),
         stored_records,
     )?;
+    // Subscribed before the engine runs: the first event is numbered 1.
+    let hub = EventHub::new(config.api.events_retention);
+    hub.add_extensions(config.extensions.iter().map(|e| e.number.clone()));
+    let follow_events = hub.follow(engine.subscribe(), registrar.subscribe());
     let state = Arc::new(State {
         started: Instant::now(),
         registrar,
         engine: engine.clone(),
         endpoint: endpoint.clone(),
+        events: hub,
         draining: AtomicBool::new(false),
     });
     let console = Arc::new(Console::new(console::Parts {
@@ -247,6 +259,11 @@ pub(crate) async fn run(config: Config, file: Option<PathBuf>) -> Result<(), Str
     // calls here.
     console.unregister_trunks().await;
     sip.abort();
+    // The events' clients get what happened so far, then a close.
+    if !state.events.close(EVENTS_CLOSE).await {
+        tracing::debug!("events clients did not answer the close in time");
+    }
+    follow_events.abort();
     http.abort();
     sweep.abort();
     log_registrations.abort();

@@ -26,6 +26,27 @@ pub(crate) struct Health {
     calls_per_second: f64,
     /// What the SIP stack holds.
     sip: crate::SipTables,
+    /// The webhook outbox, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outbox: Option<OutboxHealth>,
+}
+
+/// The webhook outbox's counters in the health check: deliveries waiting
+/// and dead letters kept now, the rest since start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct OutboxHealth {
+    /// Deliveries waiting (queued or to be retried).
+    pub pending: u64,
+    /// Deliveries a receiver accepted.
+    pub delivered: u64,
+    /// Deliveries given up on: refused for good, or out of retries.
+    pub failed: u64,
+    /// Attempts that failed, retried or not.
+    pub failed_attempts: u64,
+    /// Deliveries refused because the outbox was full.
+    pub refused_full: u64,
+    /// Dead letters kept.
+    pub dead: u64,
 }
 
 pub(crate) async fn health(State(shared): State<Arc<Shared>>) -> (StatusCode, Json<Health>) {
@@ -41,6 +62,7 @@ pub(crate) async fn health(State(shared): State<Arc<Shared>>) -> (StatusCode, Js
         load: load_average(),
         calls_per_second: shared.calls_per_second(stats.calls),
         sip: pbx.sip_tables(),
+        outbox: shared.outbox.as_ref().map(|source| source()),
     };
     // A load balancer takes a draining node out on the status code alone.
     let status = if draining {

@@ -16,8 +16,12 @@
 //! GET  /console/call-records/{id}/sip-flow       read
 //! GET  /console/call-records/{id}/recording      read (Range: bytes=…)
 //! GET  /console/calls/active                     read
+//! POST /console/calls/active/{call_id}/commands  control
+//! POST /console/calls                            control
+//! GET  /call-api                    (WebSocket)  control
 //! GET  /metrics                                  read
 //! GET  /api/v1/openapi.json                      read
+//! GET  /api/v1/events?since&types   (WebSocket)  read
 //! ```
 //!
 //! Every route but the health check wants `Authorization: Bearer {key}`
@@ -34,10 +38,9 @@
 //! The PBX is reached through the [`Pbx`] trait (the binary implements it
 //! over its engine and registrar), the records through a
 //! [`CdrStore`], the configuration (CRUD, reloads, shutdown, dialogs)
-//! through the [`Admin`] trait when [`Api::with_admin`] gives one. The
-//! rest of the write side (call commands, JSON-RPC, the events WebSocket)
-//! slots in as more route groups behind [`Scope::Control`] and
-//! [`Scope::Admin`] guards.
+//! through the [`Admin`] trait when [`Api::with_admin`] gives one, and the
+//! live events from an [`EventHub`] the program feeds
+//! ([`Api::with_events`], [`EventHub::follow`]).
 //!
 //! ```no_run
 //! # async fn run(pbx: std::sync::Arc<dyn trunkline_api::Pbx>,
@@ -59,6 +62,7 @@ mod auth;
 mod call_api;
 mod calls;
 pub mod error;
+pub mod events;
 mod health;
 mod metrics;
 mod openapi;
@@ -68,6 +72,8 @@ mod records;
 pub use admin::{Admin, AdminFuture, DialogInfo, Reload, Resource};
 pub use auth::{AmiAllowList, ApiKey, Caller, Scope};
 pub use error::ApiError;
+pub use events::{EventHub, ExtensionState};
+pub use health::OutboxHealth;
 pub use metrics::{Family, MetricKind, MetricsSource, MetricsWriter};
 
 use auth::{Guard, Keys};
@@ -240,6 +246,7 @@ pub const ROUTES: &[RouteInfo] = &[
     route("GET", "/call-api", CONTROL),
     route("GET", "/metrics", READ),
     route("GET", "/api/v1/openapi.json", READ),
+    route("GET", "/api/v1/events", READ),
 ];
 
 /// What the handlers share.
@@ -250,6 +257,9 @@ pub(crate) struct Shared {
     pub(crate) metrics: Vec<Box<dyn MetricsSource>>,
     /// The configuration, when the embedding program lets it be managed.
     pub(crate) admin: Option<Arc<dyn Admin>>,
+    pub(crate) events: EventHub,
+    /// The webhook outbox's counters, for the health check.
+    pub(crate) outbox: Option<Box<dyn Fn() -> OutboxHealth + Send + Sync>>,
     rate: Mutex<health::CallRate>,
 }
 
@@ -295,6 +305,8 @@ impl Api {
             recordings: config.recordings.clone(),
             metrics: Vec::new(),
             admin: None,
+            events: EventHub::default(),
+            outbox: None,
             rate: Mutex::default(),
         };
         Api {
@@ -330,6 +342,20 @@ impl Api {
     /// Adds `source`'s metrics to `/metrics`, after the PBX's own.
     pub fn with_metrics(mut self, source: impl MetricsSource) -> Api {
         self.shared.metrics.push(Box::new(source));
+        self
+    }
+
+    /// Serves `hub`'s events at `/api/v1/events` (by default a hub that
+    /// nothing feeds).
+    pub fn with_events(mut self, hub: EventHub) -> Api {
+        self.shared.events = hub;
+        self
+    }
+
+    /// Adds the webhook outbox's counters, as `source` reads them, to the
+    /// health check (which leaves `outbox` out without one).
+    pub fn with_outbox(mut self, source: impl Fn() -> OutboxHealth + Send + Sync + 'static) -> Api {
+        self.shared.outbox = Some(Box::new(source));
         self
     }
 
@@ -402,6 +428,7 @@ impl Api {
             .route("/console/calls/active", get(active_calls))
             .route("/metrics", get(metrics::metrics))
             .route("/api/v1/openapi.json", get(openapi_document))
+            .route("/api/v1/events", get(events::socket::events))
             .route_layer(axum::middleware::from_fn_with_state(
                 guard(Scope::Read),
                 auth::require_scope,
@@ -545,7 +572,8 @@ async fn accept(listener: TcpListener, router: Router) {
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service)
-                // WebSocket routes take the connection over.
+                // WebSocket routes (the call API, the events) take the
+                // connection over.
                 .with_upgrades()
                 .await;
             if let Err(e) = served {

@@ -283,6 +283,19 @@ fn schemas() -> Value {
                         "dialogs": {"type": "integer"},
                         "call_dialogs": {"type": "integer"}
                     }
+                },
+                "outbox": {
+                    "type": "object",
+                    "description": "The webhook outbox; absent when no webhook is configured.",
+                    "required": ["pending", "delivered", "failed", "failed_attempts", "refused_full", "dead"],
+                    "properties": {
+                        "pending": {"type": "integer", "description": "Deliveries waiting now."},
+                        "delivered": {"type": "integer", "description": "Deliveries accepted since start."},
+                        "failed": {"type": "integer", "description": "Deliveries given up on since start (dead-lettered)."},
+                        "failed_attempts": {"type": "integer", "description": "Failed attempts since start, retried or not."},
+                        "refused_full": {"type": "integer", "description": "Deliveries refused since start because the outbox was full."},
+                        "dead": {"type": "integer", "description": "Dead letters kept now."}
+                    }
                 }
             }
         },
@@ -361,6 +374,24 @@ fn schemas() -> Value {
                 "call_id": {"type": "string"},
                 "sip_flow": {"type": "array", "items": {"$ref": "#/components/schemas/SipFlowEntry"}},
                 "sip_flow_omitted": {"type": "integer"}
+            }
+        },
+        "Event": {
+            "type": "object", "required": ["time", "type"],
+            "description": "One WebSocket text message of /api/v1/events (docs/api.md shows each kind). `call` events carry the engine's call event (`event`: new, ringing, answered, held, ended, …, and `call_id`); `registration` events the registrar's (`event`, `timestamp`, `location`); `extension` events `extension` and `state`. `gap` (`from`, `to`) and `lag` (`missed`, `resume_since`) are about the client's stream and have no `seq`; a `lag` with a `source` and a `seq` says the PBX itself missed events.",
+            "properties": {
+                "seq": {"type": "integer", "minimum": 1, "description": "One more than the previous event's; starts at 1 when the PBX starts."},
+                "time": {"type": "string", "format": "date-time"},
+                "type": {"type": "string", "enum": ["call", "registration", "extension", "gap", "lag"]},
+                "event": {"type": "string"},
+                "call_id": {"type": "string"},
+                "extension": {"type": "string"},
+                "state": {"type": "string", "enum": ["idle", "in_use", "busy", "unavailable", "ringing", "on_hold"]},
+                "from": {"type": "integer"},
+                "to": {"type": "integer"},
+                "missed": {"type": "integer"},
+                "resume_since": {"type": "integer"},
+                "source": {"type": "string", "enum": ["call", "registration"]}
             }
         },
         "CallCommand": {
@@ -534,6 +565,23 @@ pub(crate) fn document() -> Value {
             "/api/v1/openapi.json": {"get": {
                 "summary": "This document (scope read).",
                 "responses": keyed(json!({"200": {"description": "OpenAPI 3.1.", "content": {"application/json": {"schema": {"type": "object"}}}}}))
+            }},
+            "/api/v1/events": {"get": {
+                "summary": "Live events over a WebSocket (scope read): calls, registrations, extension states.",
+                "description": "Each text message is one `Event` as JSON. With `since`, the events after it that are still kept come first (preceded by a `gap` event when some are not), then the live ones. A client that falls behind gets a `lag` event and may reconnect with `since` set to its `resume_since`. The server pings every 30 s and closes with 1001 when the PBX shuts down.",
+                "parameters": [
+                    {"name": "since", "in": "query", "required": false,
+                     "description": "Replay the events after this sequence number first (0: every event kept). Beyond the last event (the PBX restarted): every event kept.",
+                     "schema": {"type": "integer", "minimum": 0}},
+                    {"name": "types", "in": "query", "required": false,
+                     "description": "Only these types, comma-separated: `call`, `registration`, `extension` (gaps and lags always come).",
+                     "schema": {"type": "string"}}
+                ],
+                "responses": keyed(json!({
+                    "101": {"description": "Switching to the WebSocket protocol: the events follow as text messages, each an `Event`.",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Event"}}}},
+                    "400": error_response("Not a WebSocket handshake, or a parameter does not parse (`bad_request`).")
+                }))
             }}
         },
         "components": {

@@ -136,11 +136,22 @@ impl Default for Http {
 }
 
 /// `[api]`: who may use the HTTP API.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct Api {
     /// None: only the health check answers.
     pub(crate) keys: Vec<trunkline_api::ApiKey>,
+    /// The live events kept for clients that reconnect with `?since=`.
+    pub(crate) events_retention: usize,
+}
+
+impl Default for Api {
+    fn default() -> Self {
+        Api {
+            keys: Vec::new(),
+            events_retention: trunkline_api::events::DEFAULT_RETENTION,
+        }
+    }
 }
 
 /// `[ami]`: the addresses the `/ami/v1/` routes answer.

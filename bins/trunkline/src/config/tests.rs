@@ -469,3 +469,20 @@ fn api_keys_and_the_ami_allow_list_are_checked() {
         ]
     );
 }
+
+#[test]
+fn the_events_retention_is_bounded() {
+    assert_eq!(Config::parse("").unwrap().api.events_retention, 10_000);
+    let config = Config::parse("[api]\nevents_retention = 1\n").unwrap();
+    assert_eq!(config.api.events_retention, 1);
+    for bad in [0, 1_000_001] {
+        assert_eq!(
+            faults(&format!("[api]\nevents_retention = {bad}\n")),
+            ["api.events_retention: must be 1 to 1000000 events"],
+            "{bad}"
+        );
+    }
+    let found = faults("[api]\nevents_retention = -1\n");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("api.events_retention: "), "{found:?}");
+}

@@ -416,9 +416,19 @@ pub(super) fn check_replacement(rewrite: &str, regex: &regex::Regex) -> Result<(
 /// beyond guessing, and anything shorter is likely a placeholder.
 const MIN_KEY_LENGTH: usize = 16;
 
+/// The most live events `[api] events_retention` may keep (a few hundred
+/// bytes each).
+pub(super) const MAX_EVENTS_RETENTION: usize = 1_000_000;
+
 /// API keys: named, long enough, sendable in a header, and each name and
-/// key given once.
+/// key given once; the events' retention within bounds.
 fn api(config: &Config, errors: &mut Errors) {
+    if !(1..=MAX_EVENTS_RETENTION).contains(&config.api.events_retention) {
+        errors.push(
+            "api.events_retention",
+            format!("must be 1 to {MAX_EVENTS_RETENTION} events"),
+        );
+    }
     let mut names = BTreeSet::new();
     for (i, key) in config.api.keys.iter().enumerate() {
         let at = format!("api.keys[{i}]");
