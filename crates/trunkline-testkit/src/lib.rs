@@ -112,9 +112,27 @@ fn build_once(package: &str, kind: &str) {
         return;
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "-q", "-p", package, kind])
-        .status();
+    let mut build = Command::new(cargo);
+    build.args(["build", "-q", "-p", package, kind]);
+    // What cargo tells the running test about its own package would reach
+    // the build scripts of this build and make cargo rebuild them (and all
+    // that depends on them) on every test run.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let about_the_test = [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+        ]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+            || ["CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR", "OUT_DIR"].contains(&&*name);
+        if about_the_test {
+            build.env_remove(&*name);
+        }
+    }
+    let status = build.status();
     assert!(
         status.is_ok_and(|s| s.success()),
         "building {package} {kind}"
