@@ -414,7 +414,7 @@ fn a_muted_leg_is_not_heard_until_unmuted_and_its_rtcp_still_passes() {
 }
 
 #[test]
-fn a_replaced_peer_takes_over_a_live_latch_at_once() {
+fn a_replaced_peer_takes_over_a_live_latch_at_once_and_the_old_one_is_dropped() {
     let (relay, _events) = relay(31900);
     let session = relay.open(SessionOptions::default()).unwrap();
     let (a, old, new) = (peer(), peer(), peer());
@@ -432,10 +432,12 @@ fn a_replaced_peer_takes_over_a_live_latch_at_once() {
     let packet = rtp(0, 1, &[0x22; 160]);
     a.send_to(&packet, leg_a.rtp).unwrap();
     assert_eq!(receive(&new).0, packet);
-    // …and the new peer's packets are relayed though the old latch was live.
+    // …the old peer's late packets are not relayed any more…
+    old.send_to(&rtp(0, 2, &[0x11; 160]), leg_b.rtp).unwrap();
+    // …and the new peer's are, though the old latch was live.
     let packet = rtp(0, 1, &[0x33; 160]);
     new.send_to(&packet, leg_b.rtp).unwrap();
-    assert_eq!(receive(&a).0, packet);
+    assert_eq!(receive(&a).0, packet, "the old peer's packet was dropped");
     let stats = stats_until(&session, |s| s.leg(Leg::B).remote == Some(new_addr));
     assert_eq!(stats.leg(Leg::B).remote, Some(new_addr));
 }

@@ -457,8 +457,10 @@ impl Session {
     }
 
     /// A new peer on `leg` (a transfer): it sends to `rtp`/`rtcp` at once,
-    /// and the latch to the old peer's source is released so the new
-    /// peer's first packets latch.
+    /// and the latch moves to that address as if the new peer had just
+    /// sent from it, so the old peer's packets still on their way are
+    /// dropped (a new peer sending from elsewhere, behind NAT, takes the
+    /// latch once the address is silent for `relatch_after`).
     pub fn replace_remote(&self, leg: Leg, rtp: SocketAddr, rtcp: SocketAddr) {
         self.remote(leg, rtp, rtcp, true);
     }

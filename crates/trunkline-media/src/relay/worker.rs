@@ -230,8 +230,19 @@ impl Worker {
                 } => {
                     if let Some(leg) = self.leg_mut(id, leg) {
                         if replace {
-                            leg.rtp_remote = Remote::default();
-                            leg.rtcp_remote = Remote::default();
+                            // The new peer's SDP address holds the latch
+                            // as if it had just sent: the old peer's
+                            // packets still on their way cannot take it,
+                            // and a new peer behind NAT takes it once its
+                            // SDP address is silent for `relatch_after`.
+                            let now = Some(Instant::now());
+                            let held = |addr| Remote {
+                                addr: Some(addr),
+                                latched: true,
+                                last: now,
+                            };
+                            leg.rtp_remote = held(rtp);
+                            leg.rtcp_remote = held(rtcp);
                         }
                         // The SDP address holds until the peer's own
                         // packets say otherwise.
