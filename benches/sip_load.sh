@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 rate=${1:-2000}
 calls=${2:-20000}
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null; wait; rm -rf "$work"' EXIT
 
 cargo build --release -q -p trunkline
 cat > "$work/trunkline.toml" <<TOML
