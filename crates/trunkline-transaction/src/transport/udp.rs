@@ -23,6 +23,8 @@ pub(super) async fn receive(shared: Arc<Shared>, socket: Arc<UdpSocket>) {
     // rather than being cut silently to a size that might parse.
     let mut buf = vec![0; limit.saturating_add(1)];
     let mut batch = Vec::with_capacity(BATCH);
+    // Messages handed on since this task last let others run.
+    let mut since_yield = 0;
     loop {
         let ready = tokio::select! {
             r = socket.readable() => r,
@@ -33,10 +35,14 @@ pub(super) async fn receive(shared: Arc<Shared>, socket: Arc<UdpSocket>) {
         }
         // Everything the socket holds, up to a batch; `WouldBlock` clears
         // the readiness, and the next datagram sets it again.
+        let mut drained = false;
         while batch.len() < BATCH {
             let (len, source) = match socket.try_recv_from(&mut buf) {
                 Ok(received) => received,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    drained = true;
+                    break;
+                }
                 // ICMP errors for earlier sends surface here; the socket
                 // goes on (after the next readiness check, so that an
                 // error that kept coming could not spin here).
@@ -61,8 +67,16 @@ pub(super) async fn receive(shared: Arc<Shared>, socket: Arc<UdpSocket>) {
                 });
             }
         }
+        since_yield += batch.len();
         if !batch.is_empty() {
             shared.deliver_batch(&mut batch);
+        }
+        // A socket that keeps filling would keep this task running, and
+        // the tasks that take what the layer hands on (the application's)
+        // waiting: past a batch, let them run first.
+        if !drained || since_yield >= BATCH {
+            since_yield = 0;
+            tokio::task::yield_now().await;
         }
     }
 }
