@@ -20,10 +20,11 @@ use crate::{
     ClientTxId, Dialog, DialogId, Error, Event, Peer, ServerTxId, Stats, Timers, Transactions,
     Transmit, Transport,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc};
 use trunkline_sip::{Message, MessageBuilder, Method, StatusCode};
@@ -97,7 +98,76 @@ pub enum ClientEvent {
 #[derive(Debug)]
 pub struct ClientTransaction {
     id: ClientTxId,
-    events: mpsc::Receiver<ClientEvent>,
+    events: Arc<ClientQueue>,
+}
+
+impl Drop for ClientTransaction {
+    fn drop(&mut self) {
+        let mut queue = self.events.lock();
+        queue.dropped = true;
+        queue.events.clear();
+    }
+}
+
+/// A client transaction's events on their way to its handle. A tokio
+/// channel would do, but allocates room for 32 events (some 10 KB) up
+/// front for each request sent, where a transaction sees two or three.
+#[derive(Debug, Default)]
+struct ClientQueue(Mutex<ClientQueueState>);
+
+#[derive(Debug, Default)]
+struct ClientQueueState {
+    events: VecDeque<ClientEvent>,
+    waker: Option<Waker>,
+    /// Nothing more will come: the endpoint let go of its end.
+    closed: bool,
+    /// The handle is gone.
+    dropped: bool,
+}
+
+impl ClientQueue {
+    fn lock(&self) -> MutexGuard<'_, ClientQueueState> {
+        // Every change leaves the queue consistent.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The endpoint's end of a [`ClientQueue`]; dropping it closes the queue.
+#[derive(Debug)]
+struct ClientSender(Arc<ClientQueue>);
+
+impl ClientSender {
+    /// Queues `event` unless the queue is full (`last` always has room)
+    /// or the handle is gone; `false` if it was dropped.
+    fn send(&self, event: ClientEvent, last: bool) -> bool {
+        let mut queue = self.0.lock();
+        if queue.dropped || (queue.events.len() >= CLIENT_QUEUE && !last) {
+            return false;
+        }
+        queue.events.push_back(event);
+        if let Some(waker) = queue.waker.take() {
+            drop(queue);
+            waker.wake();
+        }
+        true
+    }
+
+    fn is_closed(&self) -> bool {
+        self.0.lock().dropped
+    }
+}
+
+impl Drop for ClientSender {
+    fn drop(&mut self) {
+        let mut queue = self.0.lock();
+        queue.closed = true;
+        if let Some(waker) = queue.waker.take() {
+            drop(queue);
+            waker.wake();
+        }
+    }
 }
 
 impl ClientTransaction {
@@ -109,7 +179,24 @@ impl ClientTransaction {
     /// The next response; `None` once the final one (or a timeout) was
     /// returned.
     pub async fn next(&mut self) -> Option<ClientEvent> {
-        self.events.recv().await
+        std::future::poll_fn(|cx| {
+            let mut queue = self.events.lock();
+            if let Some(event) = queue.events.pop_front() {
+                return Poll::Ready(Some(event));
+            }
+            if queue.closed {
+                return Poll::Ready(None);
+            }
+            if !queue
+                .waker
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()))
+            {
+                queue.waker = Some(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await
     }
 
     /// Waits for the final response (or the timeout), skipping
@@ -127,7 +214,7 @@ impl ClientTransaction {
 }
 
 /// Provisional responses a slow reader may leave waiting before more are
-/// dropped; the final one always has room (see `Shared::report`).
+/// dropped; the final one always has room (see `ClientSender::send`).
 const CLIENT_QUEUE: usize = 32;
 
 /// Timers fire up to this late, so that the many that fall due close
@@ -137,7 +224,7 @@ const TIMER_SLACK: Duration = Duration::from_millis(10);
 
 struct State {
     layer: Transactions,
-    clients: HashMap<ClientTxId, mpsc::Sender<ClientEvent>>,
+    clients: HashMap<ClientTxId, ClientSender>,
     events: mpsc::Sender<EndpointEvent>,
     dropped_events: u64,
     /// The deadline the timer task sleeps for: a step that arms an earlier
@@ -338,8 +425,8 @@ impl Endpoint {
 
 impl State {
     fn client(&mut self, id: ClientTxId) -> ClientTransaction {
-        let (sender, events) = mpsc::channel(CLIENT_QUEUE);
-        self.clients.insert(id, sender);
+        let events = Arc::new(ClientQueue::default());
+        self.clients.insert(id, ClientSender(events.clone()));
         ClientTransaction { id, events }
     }
 }
@@ -482,7 +569,7 @@ impl State {
         let Some(sender) = self.clients.get(&tx) else {
             return;
         };
-        if sender.try_send(event).is_err() {
+        if !sender.send(event, last) {
             self.dropped_events += 1;
         }
         if last || sender.is_closed() {
