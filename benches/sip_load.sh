@@ -6,12 +6,16 @@
 # per call from /proc (user + system).
 #
 #   benches/sip_load.sh [RATE] [CALLS]        (defaults: 2000 20000)
+#
+# The binary is the release build in $CARGO_TARGET_DIR (default target/).
+# SIP_LOAD_PERF=FILE also records a `perf record -e cpu-clock -g` profile
+# of Trunkline during the calls into FILE.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=${1:-2000}
 calls=${2:-20000}
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null; wait; rm -rf "$work"' EXIT
 
 cargo build --release -q -p trunkline
 cat > "$work/trunkline.toml" <<TOML
@@ -30,7 +34,7 @@ password = "load-1001"
 number = "1002"
 password = "load-1002"
 TOML
-RUST_LOG=warn target/release/trunkline --config "$work/trunkline.toml" > "$work/out" 2> "$work/log" &
+RUST_LOG=warn "${CARGO_TARGET_DIR:-target}/release/trunkline" --config "$work/trunkline.toml" > "$work/out" 2> "$work/log" &
 pbx=$!
 for _ in $(seq 100); do grep -q '^ready' "$work/out" && break; sleep 0.1; done
 
@@ -42,6 +46,10 @@ callee=$!
 
 ticks() { awk '{print $14 + $15}' "/proc/$pbx/stat"; }
 before=$(ticks)
+if [ -n "${SIP_LOAD_PERF:-}" ]; then
+    perf record -q -e cpu-clock -g -p "$pbx" -o "$SIP_LOAD_PERF" > /dev/null 2>&1 &
+    perf=$!
+fi
 start=$(date +%s.%N)
 status=0
 "${sipp[@]}" -sf benches/sipp/call.xml -s 1002 -au 1001 -ap load-1001 -p 35080 \
@@ -49,6 +57,10 @@ status=0
     127.0.0.1:35060 > /dev/null 2>&1 || status=$?
 end=$(date +%s.%N)
 after=$(ticks)
+if [ -n "${SIP_LOAD_PERF:-}" ]; then
+    kill -INT "$perf"
+    wait "$perf" || true
+fi
 hz=$(getconf CLK_TCK)
 # The last line of SIPp's statistics file: its counters at the end.
 failed=$(awk -F';' 'NR==1 { for (i = 1; i <= NF; i++) if ($i == "FailedCall(C)") col = i } END { print $col }' "$work/stat.csv")

@@ -46,7 +46,14 @@ pub(crate) struct Phone {
 }
 
 impl Phone {
-    pub(crate) fn start(dir: &Path, user: &str, password: &str, pbx: u16, hz: f64, answer: bool) -> Phone {
+    pub(crate) fn start(
+        dir: &Path,
+        user: &str,
+        password: &str,
+        pbx: u16,
+        hz: f64,
+        answer: bool,
+    ) -> Phone {
         let home = dir.join(user);
         let heard = home.join("heard");
         std::fs::create_dir_all(&heard).unwrap();

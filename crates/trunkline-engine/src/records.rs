@@ -1,8 +1,18 @@
 //! The call records' writer: one thread that stores finished records in
 //! batches, so that many calls ending together cost one transaction (and
 //! one disk sync) rather than one each.
+//!
+//! Group commit: once a record arrives the writer waits [`LINGER`] for
+//! others before it commits, as PostgreSQL's `commit_delay` does. Every
+//! record is still synced to disk before its call hears it is stored
+//! (`synchronous = FULL` stays); only the number of syncs changes. Under
+//! load a commit with its sync costs about as much CPU as a few hundred
+//! records, so one per call (what a busy writer got without the wait, the
+//! records trickling in one by one) spent more of Trunkline's CPU on
+//! storing records than on the calls' signalling.
 
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use trunkline_cdr::{Cdr, CdrStore};
 
@@ -10,6 +20,9 @@ use trunkline_cdr::{Cdr, CdrStore};
 const QUEUE: usize = 4096;
 /// The most records in one transaction.
 const BATCH: usize = 256;
+/// How long the first record of a batch waits for others: what a call's
+/// end (not its signalling: the last BYE was answered before) is delayed.
+const LINGER: Duration = Duration::from_millis(20);
 
 /// A record and who waits for it to be stored.
 type Pending = (Cdr, oneshot::Sender<()>);
@@ -49,16 +62,22 @@ impl Records {
 
 /// Takes what is waiting, up to a batch, and stores it in one go.
 fn write(store: &dyn CdrStore, mut pending: mpsc::Receiver<Pending>) {
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut records = Vec::with_capacity(BATCH);
+    let mut waiting = Vec::with_capacity(BATCH);
     while let Some(first) = pending.blocking_recv() {
-        batch.push(first);
-        while batch.len() < BATCH {
-            match pending.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
+        if pending.len() + 1 < BATCH {
+            std::thread::sleep(LINGER);
         }
-        let records: Vec<Cdr> = batch.iter().map(|(cdr, _)| cdr.clone()).collect();
+        let mut next = Some(first);
+        while let Some((cdr, stored)) = next {
+            records.push(cdr);
+            waiting.push(stored);
+            next = if records.len() < BATCH {
+                pending.try_recv().ok()
+            } else {
+                None
+            };
+        }
         if let Err(e) = store.insert_batch(&records) {
             // One bad record (a duplicate id, say) must not take the
             // others down with it: store them one by one.
@@ -72,7 +91,8 @@ fn write(store: &dyn CdrStore, mut pending: mpsc::Receiver<Pending>) {
                 }
             }
         }
-        for (_, stored) in batch.drain(..) {
+        records.clear();
+        for stored in waiting.drain(..) {
             let _ = stored.send(());
         }
     }

@@ -1,23 +1,31 @@
 //! [`Endpoint`]: the transaction layer driven by tokio over real
 //! transports.
 //!
-//! One task owns the timers and the transports' incoming queue; the
-//! [`Transactions`] table sits behind a mutex that is never held across an
-//! `.await`, so the application calls `send_request`, `respond` and the
-//! dialog helpers from any task without a round trip through a channel.
-//! Everything the layer produces is flushed under that lock: transmits go
-//! to the transports' bounded queues, events to bounded channels.
+//! The [`Transactions`] table sits behind a mutex that is never held
+//! across an `.await`. Received messages go into it on the task that read
+//! them (a UDP listener's, which hands over everything its socket held at
+//! once; a connection's), and the application calls `send_request`,
+//! `respond` and the dialog helpers from any task, so no message waits for
+//! another task to be scheduled. One task runs the timers, and is woken
+//! only when a new deadline comes before the one it sleeps for.
+//!
+//! Everything the layer produces is flushed at the end of each step:
+//! events to bounded channels and stream messages to their connections'
+//! queues under the lock (their order is kept), UDP datagrams once the
+//! lock is released, so a send that lets the peer's process run does not
+//! hold up the other threads.
 
-use crate::transport::{Incoming, TransportConfig, Transports};
+use crate::transport::{Incoming, Receive, Sender, TransportConfig, Transports};
 use crate::{
     ClientTxId, Dialog, DialogId, Error, Event, Peer, ServerTxId, Stats, Timers, Transactions,
-    Transport,
+    Transmit, Transport,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc};
 use trunkline_sip::{Message, MessageBuilder, Method, StatusCode};
 
@@ -90,7 +98,76 @@ pub enum ClientEvent {
 #[derive(Debug)]
 pub struct ClientTransaction {
     id: ClientTxId,
-    events: mpsc::Receiver<ClientEvent>,
+    events: Arc<ClientQueue>,
+}
+
+impl Drop for ClientTransaction {
+    fn drop(&mut self) {
+        let mut queue = self.events.lock();
+        queue.dropped = true;
+        queue.events.clear();
+    }
+}
+
+/// A client transaction's events on their way to its handle. A tokio
+/// channel would do, but allocates room for 32 events (some 10 KB) up
+/// front for each request sent, where a transaction sees two or three.
+#[derive(Debug, Default)]
+struct ClientQueue(Mutex<ClientQueueState>);
+
+#[derive(Debug, Default)]
+struct ClientQueueState {
+    events: VecDeque<ClientEvent>,
+    waker: Option<Waker>,
+    /// Nothing more will come: the endpoint let go of its end.
+    closed: bool,
+    /// The handle is gone.
+    dropped: bool,
+}
+
+impl ClientQueue {
+    fn lock(&self) -> MutexGuard<'_, ClientQueueState> {
+        // Every change leaves the queue consistent.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The endpoint's end of a [`ClientQueue`]; dropping it closes the queue.
+#[derive(Debug)]
+struct ClientSender(Arc<ClientQueue>);
+
+impl ClientSender {
+    /// Queues `event` unless the queue is full (`last` always has room)
+    /// or the handle is gone; `false` if it was dropped.
+    fn send(&self, event: ClientEvent, last: bool) -> bool {
+        let mut queue = self.0.lock();
+        if queue.dropped || (queue.events.len() >= CLIENT_QUEUE && !last) {
+            return false;
+        }
+        queue.events.push_back(event);
+        if let Some(waker) = queue.waker.take() {
+            drop(queue);
+            waker.wake();
+        }
+        true
+    }
+
+    fn is_closed(&self) -> bool {
+        self.0.lock().dropped
+    }
+}
+
+impl Drop for ClientSender {
+    fn drop(&mut self) {
+        let mut queue = self.0.lock();
+        queue.closed = true;
+        if let Some(waker) = queue.waker.take() {
+            drop(queue);
+            waker.wake();
+        }
+    }
 }
 
 impl ClientTransaction {
@@ -102,7 +179,24 @@ impl ClientTransaction {
     /// The next response; `None` once the final one (or a timeout) was
     /// returned.
     pub async fn next(&mut self) -> Option<ClientEvent> {
-        self.events.recv().await
+        std::future::poll_fn(|cx| {
+            let mut queue = self.events.lock();
+            if let Some(event) = queue.events.pop_front() {
+                return Poll::Ready(Some(event));
+            }
+            if queue.closed {
+                return Poll::Ready(None);
+            }
+            if !queue
+                .waker
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()))
+            {
+                queue.waker = Some(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await
     }
 
     /// Waits for the final response (or the timeout), skipping
@@ -120,22 +214,36 @@ impl ClientTransaction {
 }
 
 /// Provisional responses a slow reader may leave waiting before more are
-/// dropped; the final one always has room (see `Shared::report`).
+/// dropped; the final one always has room (see `ClientSender::send`).
 const CLIENT_QUEUE: usize = 32;
+
+/// Timers fire up to this late, so that the many that fall due close
+/// together under load (every transaction ends on one) are run in one
+/// wake-up. Far below what any SIP timer needs: T1 is 500 ms.
+const TIMER_SLACK: Duration = Duration::from_millis(10);
 
 struct State {
     layer: Transactions,
-    clients: HashMap<ClientTxId, mpsc::Sender<ClientEvent>>,
+    clients: HashMap<ClientTxId, ClientSender>,
     events: mpsc::Sender<EndpointEvent>,
     dropped_events: u64,
+    /// The deadline the timer task sleeps for: a step that arms an earlier
+    /// timer wakes it.
+    sleeping_until: Instant,
+}
+
+/// The table and the timer task's signals: what the transports hold to
+/// hand received messages in.
+struct Core {
+    state: Mutex<State>,
+    /// The next timer has moved earlier.
+    wake: Notify,
+    shutdown: Notify,
 }
 
 struct Shared {
-    state: Mutex<State>,
+    core: Arc<Core>,
     transports: Transports,
-    /// The next timer may have moved earlier.
-    wake: Notify,
-    shutdown: Notify,
 }
 
 /// A SIP endpoint: transports, the transaction and dialog layer, and its
@@ -152,7 +260,7 @@ struct Owner(Arc<Shared>);
 
 impl Drop for Owner {
     fn drop(&mut self) {
-        self.0.shutdown.notify_one();
+        self.0.core.shutdown.notify_one();
         self.0.transports.shutdown();
     }
 }
@@ -169,32 +277,37 @@ impl Endpoint {
     pub async fn bind(
         config: EndpointConfig,
     ) -> io::Result<(Endpoint, mpsc::Receiver<EndpointEvent>)> {
-        let (transports, incoming) = Transports::bind(config.transport).await?;
-        let mut layer = Transactions::new(config.timers);
-        for transport in [
-            Transport::Udp,
-            Transport::Tcp,
-            Transport::Tls,
-            Transport::Ws,
-            Transport::Wss,
-        ] {
-            if let Some(addr) = transports.local_addr(transport) {
-                layer.set_sent_by(transport, addr.to_string());
-            }
-        }
         let (events, receiver) = mpsc::channel(config.event_queue.max(1));
-        let shared = Arc::new(Shared {
+        let core = Arc::new(Core {
             state: Mutex::new(State {
-                layer,
+                layer: Transactions::new(config.timers),
                 clients: HashMap::new(),
                 events,
                 dropped_events: 0,
+                sleeping_until: Instant::now(),
             }),
-            transports,
             wake: Notify::new(),
             shutdown: Notify::new(),
         });
-        tokio::spawn(drive(shared.clone(), incoming));
+        let transports = Transports::bind_direct(config.transport, core.clone()).await?;
+        {
+            // Our addresses go into the Vias of the requests we send; a
+            // message received meanwhile needs none.
+            let mut state = core.lock();
+            for transport in [
+                Transport::Udp,
+                Transport::Tcp,
+                Transport::Tls,
+                Transport::Ws,
+                Transport::Wss,
+            ] {
+                if let Some(addr) = transports.local_addr(transport) {
+                    state.layer.set_sent_by(transport, addr.to_string());
+                }
+            }
+        }
+        let shared = Arc::new(Shared { core, transports });
+        tokio::spawn(drive(shared.clone()));
         let owner = Arc::new(Owner(shared.clone()));
         Ok((
             Endpoint {
@@ -206,7 +319,7 @@ impl Endpoint {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.shared.lock()
+        self.shared.core.lock()
     }
 
     /// The address a listener of `transport` is bound to.
@@ -318,13 +431,20 @@ impl Endpoint {
 
 impl State {
     fn client(&mut self, id: ClientTxId) -> ClientTransaction {
-        let (sender, events) = mpsc::channel(CLIENT_QUEUE);
-        self.clients.insert(id, sender);
+        let events = Arc::new(ClientQueue::default());
+        self.clients.insert(id, ClientSender(events.clone()));
         ClientTransaction { id, events }
     }
 }
 
 impl Shared {
+    /// Runs `op` on the layer, then sends what it produced.
+    fn run<T>(&self, op: impl FnOnce(&mut State) -> Result<T, Error>) -> Result<T, Error> {
+        self.core.step(&self.transports.sender(), op)
+    }
+}
+
+impl Core {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves the table as consistent as
         // any step of it: keep serving.
@@ -333,30 +453,68 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Runs `op` on the layer, then sends what it produced.
-    fn run<T>(&self, op: impl FnOnce(&mut State) -> Result<T, Error>) -> Result<T, Error> {
-        let mut state = self.lock();
-        let result = op(&mut state);
-        self.flush(&mut state);
-        drop(state);
-        self.wake.notify_one();
+    /// Runs `op` on the layer and hands on what it produced: events and
+    /// stream messages under the lock, UDP datagrams after it. Wakes the
+    /// timer task if `op` armed a timer before the one it sleeps for.
+    fn step<T>(&self, out: &Sender<'_>, op: impl FnOnce(&mut State) -> T) -> T {
+        let mut datagrams = Vec::new();
+        let (result, earlier) = {
+            let mut state = self.lock();
+            let result = op(&mut state);
+            state.flush(out, &mut datagrams);
+            let earlier = state
+                .layer
+                .poll_timeout()
+                .is_some_and(|next| next < state.sleeping_until);
+            (result, earlier)
+        };
+        for transmit in datagrams {
+            // A full socket buffer is counted by the transports; the
+            // transaction's retransmissions or timeout cover the loss.
+            let _ = out.send(transmit);
+        }
+        if earlier {
+            self.wake.notify_one();
+        }
         result
     }
+}
 
-    /// Hands every transmit to the transports and every event to its
-    /// receiver.
-    fn flush(&self, state: &mut State) {
-        while let Some(transmit) = state.layer.poll_transmit() {
-            // A full or closed queue is counted by the transports; the
-            // transaction's retransmissions or timeout cover the loss.
-            let _ = self.transports.send(transmit);
-        }
-        while let Some(event) = state.layer.poll_event() {
-            self.report(state, event);
+impl Receive for Core {
+    fn receive(&self, out: &Sender<'_>, batch: &mut Vec<Incoming>) {
+        self.step(out, |state| {
+            let now = Instant::now();
+            for Incoming { message, peer } in batch.drain(..) {
+                state.layer.handle_message(now, message, peer);
+            }
+        });
+    }
+}
+
+impl State {
+    /// Hands every event to its receiver and every stream message to its
+    /// connection; UDP datagrams are left in `datagrams`.
+    fn flush(&mut self, out: &Sender<'_>, datagrams: &mut Vec<Transmit>) {
+        loop {
+            while let Some(transmit) = self.layer.poll_transmit() {
+                if transmit.peer.transport == Transport::Udp {
+                    datagrams.push(transmit);
+                } else {
+                    // A full or closed queue is counted by the transports;
+                    // the transaction times out.
+                    let _ = out.send(transmit);
+                }
+            }
+            let Some(event) = self.layer.poll_event() else {
+                return;
+            };
+            // Refusing an event (503) makes a transmit: loop until both
+            // queues are empty.
+            self.report(event);
         }
     }
 
-    fn report(&self, state: &mut State, event: Event) {
+    fn report(&mut self, event: Event) {
         let for_app = match event {
             Event::Request {
                 tx,
@@ -378,11 +536,11 @@ impl Shared {
                     && response.cseq().is_some_and(|c| c.method != "INVITE")
                     || response.status().is_some_and(|s| s.as_u16() >= 300);
                 let event = ClientEvent::Response { response, dialog };
-                self.to_client(state, tx, event, last);
+                self.pass_to_client(tx, event, last);
                 return;
             }
             Event::Timeout { tx } => {
-                self.to_client(state, tx, ClientEvent::Timeout, true);
+                self.pass_to_client(tx, ClientEvent::Timeout, true);
                 return;
             }
             Event::Cancelled { tx } => EndpointEvent::Cancelled(tx),
@@ -390,8 +548,8 @@ impl Shared {
             Event::DialogEnded { id } => EndpointEvent::DialogEnded(id),
             Event::StrayResponse { response, peer } => EndpointEvent::StrayResponse(response, peer),
         };
-        if let Err(mpsc::error::TrySendError::Full(event)) = state.events.try_send(for_app) {
-            state.dropped_events += 1;
+        if let Err(mpsc::error::TrySendError::Full(event)) = self.events.try_send(for_app) {
+            self.dropped_events += 1;
             // Overloaded: a new request is refused rather than left to time
             // out (RFC 3261 §21.5.4).
             if let EndpointEvent::Request {
@@ -405,7 +563,7 @@ impl Shared {
                     .to_tag(&crate::new_tag())
                     .build()
             {
-                let _ = state.layer.respond(Instant::now(), tx, &busy);
+                let _ = self.layer.respond(Instant::now(), tx, &busy);
             }
         }
     }
@@ -413,15 +571,15 @@ impl Shared {
     /// Passes a client transaction's event on; `last` closes its channel.
     /// A 2xx to an INVITE is not last: other forks may answer too, and the
     /// channel closes when the application drops its handle.
-    fn to_client(&self, state: &mut State, tx: ClientTxId, event: ClientEvent, last: bool) {
-        let Some(sender) = state.clients.get(&tx) else {
+    fn pass_to_client(&mut self, tx: ClientTxId, event: ClientEvent, last: bool) {
+        let Some(sender) = self.clients.get(&tx) else {
             return;
         };
-        if sender.try_send(event).is_err() {
-            state.dropped_events += 1;
+        if !sender.send(event, last) {
+            self.dropped_events += 1;
         }
         if last || sender.is_closed() {
-            state.clients.remove(&tx);
+            self.clients.remove(&tx);
         }
     }
 }
@@ -429,39 +587,33 @@ impl Shared {
 /// How often the channels of ended client transactions are swept.
 const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// The background task: incoming messages and timers.
-async fn drive(shared: Arc<Shared>, mut incoming: mpsc::Receiver<Incoming>) {
+/// The background task: the timers.
+async fn drive(shared: Arc<Shared>) {
+    let core = &shared.core;
+    let out = shared.transports.sender();
     let mut next_sweep = Instant::now() + SWEEP_EVERY;
     loop {
-        let deadline = shared.lock().layer.poll_timeout();
-        let sleep = async {
-            match deadline {
-                Some(at) => tokio::time::sleep_until(at.min(next_sweep).into()).await,
-                None => tokio::time::sleep_until(next_sweep.into()).await,
+        let deadline = core.step(&out, |state| {
+            let now = Instant::now();
+            state.layer.handle_timeout(now);
+            if now >= next_sweep {
+                // An INVITE's channel outlives its 2xx (forks may answer
+                // too); drop the channels of ended transactions.
+                let State { layer, clients, .. } = &mut *state;
+                clients.retain(|tx, sender| layer.is_live(*tx) && !sender.is_closed());
+                next_sweep = now + SWEEP_EVERY;
             }
-        };
+            let next = state
+                .layer
+                .poll_timeout()
+                .map_or(next_sweep, |at| at.min(next_sweep));
+            state.sleeping_until = next;
+            next
+        });
         tokio::select! {
-            message = incoming.recv() => {
-                let Some(Incoming { message, peer }) = message else { return };
-                let mut state = shared.lock();
-                state.layer.handle_message(Instant::now(), message, peer);
-                shared.flush(&mut state);
-            }
-            () = sleep => {
-                let mut state = shared.lock();
-                let now = Instant::now();
-                state.layer.handle_timeout(now);
-                shared.flush(&mut state);
-                if now >= next_sweep {
-                    // An INVITE's channel outlives its 2xx (forks may answer
-                    // too); drop the channels of ended transactions.
-                    let State { layer, clients, .. } = &mut *state;
-                    clients.retain(|tx, sender| layer.is_live(*tx) && !sender.is_closed());
-                    next_sweep = now + SWEEP_EVERY;
-                }
-            }
-            () = shared.wake.notified() => {}
-            () = shared.shutdown.notified() => return,
+            () = tokio::time::sleep_until((deadline + TIMER_SLACK).into()) => {}
+            () = core.wake.notified() => {}
+            () = core.shutdown.notified() => return,
         }
     }
 }

@@ -27,7 +27,11 @@
 //! - the incoming queue holds [`TransportConfig::queue`] messages; when it
 //!   is full a received message is dropped and counted
 //!   ([`Stats::dropped`]) — a UDP peer retransmits, a stream peer's
-//!   transaction times out, and memory stays flat under a flood;
+//!   transaction times out, and memory stays flat under a flood. (An
+//!   [`Endpoint`](crate::Endpoint) has no such queue: the task that reads
+//!   a message hands it to the transaction layer itself, a UDP listener
+//!   up to 32 datagrams at once, and the layer's bounded event channel
+//!   refuses new requests with 503 when the application falls behind);
 //! - each stream connection's outgoing queue holds as many; when it is
 //!   full [`Transports::send`] fails with [`SendError::QueueFull`];
 //! - a stream buffers at most one message of
@@ -157,6 +161,33 @@ pub struct Incoming {
     pub peer: Peer,
 }
 
+/// Where received messages go: the queue [`Transports::bind`] returns, or
+/// straight into a [`Receive`] (the [`Endpoint`](crate::Endpoint)'s
+/// transaction layer) on the receiving task, without a hop to another
+/// task.
+enum Sink {
+    Queue(mpsc::Sender<Incoming>),
+    Direct(Arc<dyn Receive>),
+}
+
+/// Takes received messages on the task that read them (the UDP receive
+/// loop, a stream connection's task); never waits.
+pub(crate) trait Receive: Send + Sync + 'static {
+    /// Handles `batch` (what one socket held, in order of arrival) and
+    /// empties it. `transports` sends what comes of it.
+    fn receive(&self, transports: &Sender<'_>, batch: &mut Vec<Incoming>);
+}
+
+/// The transports as a [`Receive`] sees them: a way to send.
+pub(crate) struct Sender<'a>(&'a Arc<Shared>);
+
+impl Sender<'_> {
+    /// As [`Transports::send`].
+    pub(crate) fn send(&self, transmit: Transmit) -> Result<(), SendError> {
+        self.0.send(transmit)
+    }
+}
+
 /// Why a message could not be handed to a transport.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -233,7 +264,7 @@ struct Shared {
     tls: tls::Tls,
     connections: Mutex<Connections>,
     next_connection: AtomicU64,
-    incoming: mpsc::Sender<Incoming>,
+    incoming: Sink,
     counters: Counters,
     /// Where connection tasks are spawned: [`Transports::send`] may be
     /// called from a thread outside the runtime.
@@ -297,9 +328,23 @@ impl Transports {
     pub async fn bind(
         config: TransportConfig,
     ) -> io::Result<(Transports, mpsc::Receiver<Incoming>)> {
+        let (incoming, receiver) = mpsc::channel(config.queue.max(1));
+        let transports = Transports::bind_to(config, Sink::Queue(incoming)).await?;
+        Ok((transports, receiver))
+    }
+
+    /// Opens the listeners like [`Transports::bind`], but every message
+    /// goes straight to `receive` on the task that read it.
+    pub(crate) async fn bind_direct(
+        config: TransportConfig,
+        receive: Arc<dyn Receive>,
+    ) -> io::Result<Transports> {
+        Transports::bind_to(config, Sink::Direct(receive)).await
+    }
+
+    async fn bind_to(config: TransportConfig, incoming: Sink) -> io::Result<Transports> {
         let runtime = Handle::try_current().map_err(io::Error::other)?;
         let tls = tls::Tls::new(&config)?;
-        let (incoming, receiver) = mpsc::channel(config.queue.max(1));
         let (stop, _) = watch::channel(false);
         let mut local = Vec::new();
         let mut udp = None;
@@ -349,13 +394,10 @@ impl Transports {
             }
         }
         let owner = Arc::new(Owner(shared.clone()));
-        Ok((
-            Transports {
-                shared,
-                _owner: owner,
-            },
-            receiver,
-        ))
+        Ok(Transports {
+            shared,
+            _owner: owner,
+        })
     }
 
     /// The address the (first) listener of `transport` is bound to, with
@@ -370,37 +412,12 @@ impl Transports {
     /// one. A new connection that fails to open loses what was queued on
     /// it; the transaction layer times out.
     pub fn send(&self, transmit: Transmit) -> Result<(), SendError> {
-        let shared = &self.shared;
-        if *shared.stop.borrow() {
-            return Err(SendError::Closed);
-        }
-        let Transmit { peer, bytes } = transmit;
-        if peer.transport == Transport::Udp {
-            let socket = shared
-                .udp
-                .as_ref()
-                .ok_or(SendError::NoTransport(Transport::Udp))?;
-            return match socket.try_send_to(&bytes, peer.addr) {
-                Ok(_) => {
-                    Counters::count(&shared.counters.sent);
-                    Ok(())
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    Counters::count(&shared.counters.dropped);
-                    Err(SendError::QueueFull(Transport::Udp))
-                }
-                Err(e) => Err(SendError::Io(e)),
-            };
-        }
-        let connection = shared.connection_for(peer)?;
-        match connection.outgoing.try_send(bytes) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                Counters::count(&shared.counters.dropped);
-                Err(SendError::QueueFull(peer.transport))
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Closed),
-        }
+        self.shared.send(transmit)
+    }
+
+    /// The handle as a [`Receive`] sees the transports.
+    pub(crate) fn sender(&self) -> Sender<'_> {
+        Sender(&self.shared)
     }
 
     /// A snapshot of the counters.
@@ -425,6 +442,40 @@ impl Transports {
 }
 
 impl Shared {
+    /// See [`Transports::send`].
+    fn send(self: &Arc<Self>, transmit: Transmit) -> Result<(), SendError> {
+        if *self.stop.borrow() {
+            return Err(SendError::Closed);
+        }
+        let Transmit { peer, bytes } = transmit;
+        if peer.transport == Transport::Udp {
+            let socket = self
+                .udp
+                .as_ref()
+                .ok_or(SendError::NoTransport(Transport::Udp))?;
+            return match socket.try_send_to(&bytes, peer.addr) {
+                Ok(_) => {
+                    Counters::count(&self.counters.sent);
+                    Ok(())
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    Counters::count(&self.counters.dropped);
+                    Err(SendError::QueueFull(Transport::Udp))
+                }
+                Err(e) => Err(SendError::Io(e)),
+            };
+        }
+        let connection = self.connection_for(peer)?;
+        match connection.outgoing.try_send(bytes) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                Counters::count(&self.counters.dropped);
+                Err(SendError::QueueFull(peer.transport))
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Closed),
+        }
+    }
+
     fn local_addr(&self, transport: Transport) -> Option<SocketAddr> {
         self.local
             .iter()
@@ -499,10 +550,28 @@ impl Shared {
 
     /// Hands a received message on; a full queue drops it (counted), so a
     /// flood cannot grow memory.
-    fn deliver(&self, message: Message, peer: Peer) {
-        match self.incoming.try_send(Incoming { message, peer }) {
-            Ok(()) => Counters::count(&self.counters.received),
-            Err(_) => Counters::count(&self.counters.dropped),
+    fn deliver(self: &Arc<Self>, message: Message, peer: Peer) {
+        let mut batch = vec![Incoming { message, peer }];
+        self.deliver_batch(&mut batch);
+    }
+
+    /// Hands received messages on, in order, and empties `batch`.
+    fn deliver_batch(self: &Arc<Self>, batch: &mut Vec<Incoming>) {
+        match &self.incoming {
+            Sink::Queue(queue) => {
+                for incoming in batch.drain(..) {
+                    match queue.try_send(incoming) {
+                        Ok(()) => Counters::count(&self.counters.received),
+                        Err(_) => Counters::count(&self.counters.dropped),
+                    }
+                }
+            }
+            Sink::Direct(receive) => {
+                let count = batch.len() as u64;
+                self.counters.received.fetch_add(count, Ordering::Relaxed);
+                receive.receive(&Sender(self), batch);
+                batch.clear();
+            }
         }
     }
 

@@ -103,7 +103,7 @@ async fn serve(
     queue: mpsc::Receiver<Bytes>,
     side: Side,
 ) {
-    let shared = &*registration.shared;
+    let shared = &registration.shared;
     let tls = &shared.tls;
     match peer.transport {
         Transport::Tcp => run(shared, peer, tcp, queue).await,
@@ -153,7 +153,7 @@ enum Decoded {
 /// Reads, frames and delivers messages; writes what the queue holds;
 /// answers keep-alives; closes on idle, error, or shutdown.
 async fn run<S: AsyncRead + AsyncWrite + Unpin>(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     peer: Peer,
     stream: S,
     mut queue: mpsc::Receiver<Bytes>,
@@ -205,7 +205,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Takes the next frame from `buf` and deals with it.
-fn decode(shared: &Shared, decoder: &mut Decoder, buf: &mut BytesMut, peer: Peer) -> Decoded {
+fn decode(shared: &Arc<Shared>, decoder: &mut Decoder, buf: &mut BytesMut, peer: Peer) -> Decoded {
     let counters = &shared.counters;
     match decoder.decode(buf) {
         Ok(None) => Decoded::NeedMore,

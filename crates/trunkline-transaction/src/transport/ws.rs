@@ -6,6 +6,7 @@ use super::{Counters, HANDSHAKE_TIMEOUT, Shared, WRITE_TIMEOUT};
 use crate::peer::{Peer, Transport};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
+use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -20,7 +21,7 @@ const SUBPROTOCOL: &str = "sip";
 
 /// The WebSocket handshake on `stream`, then the connection.
 pub(super) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     peer: Peer,
     stream: S,
     queue: mpsc::Receiver<Bytes>,
@@ -84,7 +85,7 @@ fn require_sip(request: &Request, mut response: Response) -> Result<Response, Er
 }
 
 async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     peer: Peer,
     mut ws: WebSocketStream<S>,
     mut queue: mpsc::Receiver<Bytes>,
