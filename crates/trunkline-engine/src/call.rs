@@ -983,13 +983,7 @@ where
                     forks.list[fork].pending = false;
                     if status.is_success() {
                         let Some(dialog) = dialog else { continue };
-                        self.register(&dialog);
-                        // The dialog's ACK, for the CSeq of our INVITE.
-                        let Fork { tx, request, .. } = &forks.list[fork];
-                        let seq = request.cseq().map_or(1, |c| c.seq);
-                        if let Err(e) = self.engine.shared.endpoint.ack_in_dialog(*tx, &dialog, seq) {
-                            tracing::warn!(call_id = self.call_id, "ACK not sent: {e}");
-                        }
+                        self.take_answer(forks, fork, &dialog);
                         let answer = self.sdp_of(&response);
                         self.last_heard[slot(Leg::B)].clone_from(&answer);
                         if !self.answer_caller(answer) {
@@ -1121,6 +1115,17 @@ where
         self.engine.emit(CallEvent::Answered {
             call_id: self.call_id.clone(),
         });
+    }
+
+    /// A fork's 2xx: its dialog's requests come to this call, and the
+    /// dialog's ACK goes out for the CSeq of the fork's INVITE.
+    fn take_answer(&mut self, forks: &Forks, fork: usize, dialog: &DialogId) {
+        self.register(dialog);
+        let Fork { tx, request, .. } = &forks.list[fork];
+        let seq = request.cseq().map_or(1, |c| c.seq);
+        if let Err(e) = self.engine.shared.endpoint.ack_in_dialog(*tx, dialog, seq) {
+            tracing::warn!(call_id = self.call_id, "ACK not sent: {e}");
+        }
     }
 
     fn refused(&self, best: Option<StatusCode>) -> Outcome {

@@ -127,6 +127,16 @@ impl CommandError {
     }
 }
 
+/// Whether `text` can stand for an extension or a dialled number in a
+/// request the PBX builds (`sip:{text}@…`): letters, digits and
+/// `+ - _ . * #`, nothing that would need escaping.
+pub(crate) fn is_number(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-_.*#".contains(c))
+}
+
 /// A command on its way to a call, and where its outcome goes.
 #[derive(Debug)]
 pub(crate) struct Order {

@@ -588,12 +588,7 @@ where
         if self.shared.relay.is_none() {
             return Err(CommandError::MediaNotAnchored);
         }
-        let plain = |n: &str| {
-            !n.is_empty()
-                && n.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+-_.*#".contains(c))
-        };
-        if !plain(&originate.caller) || !plain(&originate.callee) {
+        if !control::is_number(&originate.caller) || !control::is_number(&originate.callee) {
             return Err(CommandError::Invalid(
                 "caller and callee are numbers or extensions (letters, digits, + - _ . * #)".into(),
             ));

@@ -182,11 +182,7 @@ where
                         continue;
                     }
                     let Some(dialog) = dialog else { continue };
-                    self.register(&dialog);
-                    let seq = forks.list[fork].request.cseq().map_or(1, |c| c.seq);
-                    if let Err(e) = self.engine.shared.endpoint.ack_in_dialog(forks.list[fork].tx, &dialog, seq) {
-                        tracing::warn!(call_id = self.call_id, "ACK not sent: {e}");
-                    }
+                    self.take_answer(&forks, fork, &dialog);
                     self.cancel_all(&mut forks.list);
                     let target = self.sdp_of(&response).filter(|sdp| anchor::target(sdp).is_some());
                     let Some(answer) = target else {

@@ -92,12 +92,7 @@ where
                     forks.list[fork].pending = false;
                     if status.is_success() {
                         let Some(dialog) = dialog else { continue };
-                        self.register(&dialog);
-                        let seq = forks.list[fork].request.cseq().map_or(1, |c| c.seq);
-                        let endpoint = &self.engine.shared.endpoint;
-                        if let Err(e) = endpoint.ack_in_dialog(forks.list[fork].tx, &dialog, seq) {
-                            tracing::warn!(call_id = self.call_id, "ACK not sent: {e}");
-                        }
+                        self.take_answer(&forks, fork, &dialog);
                         self.cancel_all(&mut forks.list);
                         let answer = self.sdp_of(&response);
                         let joined = Joined { dialog, peer, offer, answer, call_id: forks.call_id.clone() };
@@ -315,11 +310,7 @@ where
         } else {
             target.to_owned()
         };
-        let plain = !number.is_empty()
-            && number
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "+-_.*#".contains(c));
-        if !plain {
+        if !crate::control::is_number(&number) {
             return Err(CommandError::Invalid(
                 "target: an extension, a number or a SIP URI".into(),
             ));
