@@ -116,6 +116,20 @@ impl Client {
         reply["result"]["cmd_id"].as_str().unwrap().to_owned()
     }
 
+    /// Sends `CallStart` from `caller` to `callee` and waits until the
+    /// callee answers: the command's id and the call's id.
+    async fn start_call(&mut self, id: u64, caller: &str, callee: &str) -> (String, String) {
+        let params = json!({"caller": caller, "callee": callee});
+        let cmd_id = self.command(id, "CallStart", params).await;
+        let answer = self
+            .until("CALL_ANSWER", |v| {
+                v["params"]["cmd_id"] == cmd_id && v["params"]["data"] == "CALL_ANSWER"
+            })
+            .await;
+        let call_id = answer["params"]["call_id"].as_str().unwrap().to_owned();
+        (cmd_id, call_id)
+    }
+
     /// Waits for the command's `Ended`; its `Event` data in order. An
     /// `Error` fails the test.
     async fn ended(&mut self, cmd_id: &str) -> Vec<String> {
@@ -162,15 +176,7 @@ async fn json_rpc_starts_holds_transfers_and_ends_a_call() {
     let announcer = phone(&pbx, "1004", "fourth-secret", "uas_controlled.xml");
     let last = phone(&pbx, "1005", "fifth-secret", "uas_controlled.xml");
 
-    let start = rpc
-        .command(1, "CallStart", json!({"caller": "1001", "callee": "1002"}))
-        .await;
-    let answer = rpc
-        .until("CALL_ANSWER", |v| {
-            v["params"]["cmd_id"] == start && v["params"]["data"] == "CALL_ANSWER"
-        })
-        .await;
-    let call_id = answer["params"]["call_id"].as_str().unwrap().to_owned();
+    let (start, call_id) = rpc.start_call(1, "1001", "1002").await;
     assert_eq!(rpc.events_of(&start), ["CALL_START", "CALL_ANSWER"]);
 
     let hold = rpc.command(2, "CallHold", json!({"callid": call_id})).await;
@@ -194,15 +200,7 @@ async fn json_rpc_starts_holds_transfers_and_ends_a_call() {
 
     // A second call, 1004 to 1005; then 1001 is joined to 1005, and 1003
     // and 1004 (the transferor's two legs) hang up.
-    let second = rpc
-        .command(5, "CallStart", json!({"caller": "1004", "callee": "1005"}))
-        .await;
-    let answer = rpc
-        .until("the second CALL_ANSWER", |v| {
-            v["params"]["cmd_id"] == second && v["params"]["data"] == "CALL_ANSWER"
-        })
-        .await;
-    let second_call = answer["params"]["call_id"].as_str().unwrap().to_owned();
+    let (second, second_call) = rpc.start_call(5, "1004", "1005").await;
     let attended = json!({"callid_a": call_id, "leg_a": "caller", "callid_b": second_call,
                           "leg_b": "callee", "destination": "sip:1005@127.0.0.1"});
     let attended = rpc.command(6, "CallAttendedTransfer", attended).await;
@@ -341,15 +339,7 @@ async fn json_rpc_drives_baresip_phones_through_a_call_and_both_transfers() {
     let mut rpc = connect(&pbx, Some(CONTROL_KEY)).await.unwrap();
 
     // 1001 is rung and answers by itself, then 1002.
-    let start = rpc
-        .command(1, "CallStart", json!({"caller": "1001", "callee": "1002"}))
-        .await;
-    let answer = rpc
-        .until("CALL_ANSWER", |v| {
-            v["params"]["cmd_id"] == start && v["params"]["data"] == "CALL_ANSWER"
-        })
-        .await;
-    let call_id = answer["params"]["call_id"].as_str().unwrap().to_owned();
+    let (start, call_id) = rpc.start_call(1, "1001", "1002").await;
     expect_hears(&phones[0], 1000.0, "1001 hears 1002");
     expect_hears(&phones[1], 400.0, "1002 hears 1001");
 
@@ -362,15 +352,7 @@ async fn json_rpc_drives_baresip_phones_through_a_call_and_both_transfers() {
 
     // 1004 calls 1002 (free again); then 1001 is joined to 1002, and 1003
     // and 1004 hang up.
-    let second = rpc
-        .command(3, "CallStart", json!({"caller": "1004", "callee": "1002"}))
-        .await;
-    let answer = rpc
-        .until("the second CALL_ANSWER", |v| {
-            v["params"]["cmd_id"] == second && v["params"]["data"] == "CALL_ANSWER"
-        })
-        .await;
-    let second_call = answer["params"]["call_id"].as_str().unwrap().to_owned();
+    let (second, second_call) = rpc.start_call(3, "1004", "1002").await;
     let attended = json!({"callid_a": call_id, "leg_a": "caller", "callid_b": second_call,
                           "leg_b": "callee", "destination": "sip:1002@127.0.0.1"});
     let attended = rpc.command(4, "CallAttendedTransfer", attended).await;
