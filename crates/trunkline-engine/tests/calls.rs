@@ -224,29 +224,8 @@ async fn hold_passes_across_and_the_callee_can_hang_up() {
         .build()
         .unwrap();
     let mut hold = alice.endpoint.send_in_dialog(&a_dialog, reinvite).unwrap();
-    let held = loop {
-        let event = timeout(LIMIT, bob.events.recv()).await.unwrap().unwrap();
-        if let EndpointEvent::Request {
-            tx: Some(tx),
-            request,
-            ..
-        } = event
-            && request.method() == Some(&Method::Invite)
-        {
-            let answer = request
-                .response_to(StatusCode::OK)
-                .body("application/sdp", bob.sdp("recvonly"))
-                .build()
-                .unwrap();
-            bob.endpoint.respond(tx, &answer).unwrap();
-            break request;
-        }
-    };
-    assert!(
-        std::str::from_utf8(held.body())
-            .unwrap()
-            .contains("a=sendonly")
-    );
+    let held = bob.answer_reinvite("recvonly").await;
+    assert!(held.contains("a=sendonly"), "{held}");
     let (ok, _) = alice.answered(&mut hold).await;
     assert!(
         std::str::from_utf8(ok.body())

@@ -16,29 +16,6 @@ use trunkline_engine::{
 use trunkline_sip::{Message, Method, StatusCode};
 use trunkline_transaction::{DialogId, EndpointEvent};
 
-/// Answers the next re-INVITE the phone gets with `direction`; the
-/// re-INVITE's SDP.
-async fn answer_reinvite(phone: &mut Phone, direction: &str) -> String {
-    loop {
-        let event = timeout(LIMIT, phone.events.recv()).await.unwrap().unwrap();
-        if let EndpointEvent::Request {
-            tx: Some(tx),
-            request,
-            ..
-        } = event
-            && request.method() == Some(&Method::Invite)
-        {
-            let answer = request
-                .response_to(StatusCode::OK)
-                .body("application/sdp", phone.sdp(direction))
-                .build()
-                .unwrap();
-            phone.endpoint.respond(tx, &answer).unwrap();
-            return String::from_utf8(request.body().to_vec()).unwrap();
-        }
-    }
-}
-
 /// The next event of the wanted kind.
 async fn next_event(
     events: &mut broadcast::Receiver<CallEvent>,
@@ -113,15 +90,12 @@ async fn hold_mute_and_hang_up_from_outside() {
     let hold =
         tokio::spawn(async move { engine.command(&id, CallCommand::Hold { side: None }).await });
     assert!(
-        answer_reinvite(&mut alice, "recvonly")
+        alice
+            .answer_reinvite("recvonly")
             .await
             .contains("a=sendonly")
     );
-    assert!(
-        answer_reinvite(&mut bob, "recvonly")
-            .await
-            .contains("a=sendonly")
-    );
+    assert!(bob.answer_reinvite("recvonly").await.contains("a=sendonly"));
     assert_eq!(hold.await.unwrap(), Ok(()));
     let held = next_event(&mut events, |e| matches!(e, CallEvent::Held { .. })).await;
     assert_eq!(
@@ -139,7 +113,7 @@ async fn hold_mute_and_hang_up_from_outside() {
         let side = Some(CallSide::Callee);
         engine.command(&id, CallCommand::Unhold { side }).await
     });
-    let offer = answer_reinvite(&mut bob, "sendrecv").await;
+    let offer = bob.answer_reinvite("sendrecv").await;
     assert!(offer.contains("a=sendrecv"), "{offer}");
     assert!(
         offer.contains("o=1001 1 3 IN IP4"),

@@ -301,6 +301,19 @@ impl Phone {
         }
     }
 
+    /// Answers the next (re-)INVITE the phone gets 200 with its SDP in
+    /// `direction`; the INVITE's SDP.
+    pub(crate) async fn answer_reinvite(&mut self, direction: &str) -> String {
+        let (tx, request) = self.incoming().await;
+        let answer = request
+            .response_to(StatusCode::OK)
+            .body("application/sdp", self.sdp(direction))
+            .build()
+            .unwrap();
+        self.endpoint.respond(tx, &answer).unwrap();
+        String::from_utf8(request.body().to_vec()).unwrap()
+    }
+
     /// Answers an INVITE; returns the dialog the answer created.
     pub(crate) fn answer(
         &self,
