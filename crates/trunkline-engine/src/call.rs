@@ -719,13 +719,9 @@ where
                 std::net::IpAddr::V4(ip) => ip.to_string(),
                 std::net::IpAddr::V6(ip) => format!("[{ip}]"),
             });
-        let mut hosts: Vec<String> = dialled_host
-            .into_iter()
-            .chain([domain])
-            .chain(own)
-            .collect();
-        hosts.dedup();
-        for host in hosts {
+        // Lazily: the usual call finds its callee at the first host, and
+        // never asks the endpoint for its addresses.
+        for host in dialled_host.into_iter().chain([domain]).chain(own) {
             let aor = format!("sip:{callee}@{host}");
             match registrar.locator().lookup(&aor, now).await {
                 Ok(bindings) if !bindings.is_empty() => return bindings,
