@@ -64,18 +64,24 @@ impl Reaped {
 }
 
 /// A loopback port free on both UDP and TCP (so one number serves both
-/// listeners of a program).
+/// listeners of a program), and never handed out before in this process:
+/// the probe sockets close at once, so the kernel may offer the same
+/// number again to the next call, before the first taker has bound it.
 ///
 /// # Panics
 /// If none is found in 100 tries.
 pub fn free_port() -> u16 {
+    static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
     for _ in 0..100 {
         let Ok(udp) = UdpSocket::bind("127.0.0.1:0") else {
             continue;
         };
         let Ok(addr) = udp.local_addr() else { continue };
-        if TcpListener::bind(("127.0.0.1", addr.port())).is_ok() {
-            return addr.port();
+        let port = addr.port();
+        if !handed_out.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            handed_out.push(port);
+            return port;
         }
     }
     panic!("no free loopback port");
