@@ -18,9 +18,12 @@ use tokio::sync::mpsc;
 
 mod join;
 mod originate;
+mod refer;
 mod transfer;
 
 pub(crate) use join::{HandedLeg, Joining};
+use refer::{Abilities, Referral};
+pub(crate) use refer::{ReferOrder, Replacing};
 
 pub(crate) use originate::originate;
 use trunkline_cdr::{
@@ -54,6 +57,8 @@ struct Destination {
     behind_nat: bool,
     /// The trunk, whose credentials answer its challenges.
     trunk: Option<Arc<Trunk>>,
+    /// An extension's registered phone (not a trunk or a foreign URI).
+    extension: bool,
 }
 
 impl Destination {
@@ -66,6 +71,7 @@ impl Destination {
             flow: binding.flow,
             path: binding.path,
             trunk: None,
+            extension: true,
         }
     }
 
@@ -78,6 +84,7 @@ impl Destination {
             path: Vec::new(),
             behind_nat: false,
             trunk: Some(trunk.clone()),
+            extension: false,
         }
     }
 
@@ -90,6 +97,7 @@ impl Destination {
             path: Vec::new(),
             behind_nat: false,
             trunk: None,
+            extension: false,
         }
     }
 }
@@ -238,6 +246,12 @@ struct Call<L, U> {
     record_override: Option<bool>,
     /// Why the PBX ended the call (an API hangup's reason).
     reason: Option<String>,
+    /// What each leg's phone takes (REFER, Replaces).
+    abilities: [Abilities; 2],
+    /// A transfer the party that stays carries out after our REFER.
+    referral: Option<Referral>,
+    /// The dialogs we sent REFERs in: their NOTIFYs are ours.
+    referred: Vec<DialogId>,
 }
 
 /// The first call-level details every call starts from.
@@ -302,6 +316,10 @@ pub(crate) async fn run<L, U>(
             }
         },
     };
+    if invite.header(HeaderName::Replaces).is_some() {
+        replace_dialog(&engine, tx, invite, peer).await;
+        return;
+    }
     let callee = invite
         .uri()
         .and_then(|uri| number_of(uri).map(str::to_owned))
@@ -320,6 +338,37 @@ pub(crate) async fn run<L, U>(
     call.flow(SipDirection::Received, &call.invite.clone(), peer);
     let hangup = call.ring_and_talk(&callee, &mut inputs).await;
     call.conclude(hangup).await;
+}
+
+/// An authenticated INVITE with `Replaces` goes to the call whose dialog
+/// it names (RFC 3891 §3): 481 when there is none.
+async fn replace_dialog<L, U>(engine: &Engine<L, U>, tx: ServerTxId, invite: Message, peer: Peer)
+where
+    L: Locator + 'static,
+    U: UserBackend + 'static,
+{
+    let Some(replaces) = refer::replaced_dialog(&invite) else {
+        engine.reply(tx, &invite, StatusCode::BAD_REQUEST);
+        return;
+    };
+    let call = engine.shared.by_dialog.get(&replaces).map(|c| c.clone());
+    let replacing = Replacing {
+        tx,
+        invite,
+        peer,
+        replaces,
+    };
+    let unanswered = match call {
+        Some(call) => match call.send(CallInput::Replace(Box::new(replacing))).await {
+            Ok(()) => return,
+            Err(mpsc::error::SendError(input)) => input,
+        },
+        None => CallInput::Replace(Box::new(replacing)),
+    };
+    if let CallInput::Replace(replacing) = unanswered {
+        let status = StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST;
+        engine.reply(replacing.tx, &replacing.invite, status);
+    }
 }
 
 /// The leg whose dialog `dialog` is.
@@ -410,6 +459,10 @@ where
         controlled.answer_to(&call_id);
         controlled.answer_to(id.as_str());
         let caller_number = caller.number.clone();
+        let mut abilities = [Abilities::default(); 2];
+        if matches!(origin, Origin::Incoming(_)) && trunk.is_none() {
+            abilities[slot(Leg::A)] = Abilities::of(&invite);
+        }
         let record = CdrBuilder::new(CallStart {
             id,
             call_id: call_id.clone(),
@@ -443,6 +496,9 @@ where
             joined_media: None,
             record_override: None,
             reason: None,
+            abilities,
+            referral: None,
+            referred: Vec::new(),
         }
     }
 
@@ -979,7 +1035,7 @@ where
                     forks.list[fork].pending = false;
                     if status.is_success() {
                         let Some(dialog) = dialog else { continue };
-                        self.take_answer(forks, fork, &dialog);
+                        self.take_answer(forks, fork, &dialog, (Leg::B, &response));
                         let answer = self.sdp_of(&response);
                         self.last_heard[slot(Leg::B)].clone_from(&answer);
                         if !self.answer_caller(answer) {
@@ -1032,7 +1088,7 @@ where
                             return outcome;
                         }
                     }
-                    Some(_) => {}
+                    Some(other) => self.not_now(other),
                 },
                 () = &mut timeout => {
                     return Outcome::Failed {
@@ -1115,9 +1171,26 @@ where
 
     /// A fork's 2xx: its dialog's requests come to this call, and the
     /// dialog's ACK goes out for the CSeq of the fork's INVITE.
-    fn take_answer(&mut self, forks: &Forks, fork: usize, dialog: &DialogId) {
+    fn take_answer(
+        &mut self,
+        forks: &Forks,
+        fork: usize,
+        dialog: &DialogId,
+        answer: (Leg, &Message),
+    ) {
+        let (leg, response) = answer;
         self.register(dialog);
-        let Fork { tx, request, .. } = &forks.list[fork];
+        let Fork {
+            tx,
+            request,
+            destination,
+            ..
+        } = &forks.list[fork];
+        self.abilities[slot(leg)] = if destination.extension {
+            Abilities::of(response)
+        } else {
+            Abilities::default()
+        };
         let seq = request.cseq().map_or(1, |c| c.seq);
         if let Err(e) = self.engine.shared.endpoint.ack_in_dialog(*tx, dialog, seq) {
             tracing::warn!(call_id = self.call_id, "ACK not sent: {e}");
@@ -1185,7 +1258,21 @@ where
         mut dialogs: [Option<DialogId>; 2],
         inputs: &mut mpsc::Receiver<CallInput>,
     ) -> (HangupCause, Side) {
-        while let Some(input) = inputs.recv().await {
+        loop {
+            let input = match self.referral.as_ref().map(Referral::deadline) {
+                Some(deadline) => match tokio::time::timeout_at(deadline, inputs.recv()).await {
+                    Ok(input) => input,
+                    Err(_) => {
+                        // The transferee never said how it went.
+                        if let Some(end) = self.refer_failed(&mut dialogs, 408).await {
+                            return end;
+                        }
+                        continue;
+                    }
+                },
+                None => inputs.recv().await,
+            };
+            let Some(input) = input else { break };
             match input {
                 CallInput::Request {
                     tx,
@@ -1211,9 +1298,24 @@ where
                         // send ourselves.
                         continue;
                     };
+                    if let Some(ended) = self
+                        .referral_notify(tx, &request, &mut dialogs, &dialog)
+                        .await
+                    {
+                        match ended {
+                            Some(end) => return end,
+                            None => continue,
+                        }
+                    }
                     let to = dialogs[slot(from.other())].clone();
                     if request.method() == Some(&Method::Bye) {
                         self.engine.reply(tx, &request, StatusCode::OK);
+                        if self.referral.as_ref().is_some_and(|r| r.replaces(from)) {
+                            // The transferee is calling the target: the
+                            // party it replaces may go.
+                            dialogs[slot(from)] = None;
+                            continue;
+                        }
                         if let Some(to) = &to {
                             self.bye(to).await;
                         }
@@ -1238,6 +1340,10 @@ where
                     let Some(leg) = leg_in(&dialogs, &dialog) else {
                         continue;
                     };
+                    if self.referral.as_ref().is_some_and(|r| r.replaces(leg)) {
+                        dialogs[slot(leg)] = None;
+                        continue;
+                    }
                     if let Some(other) = dialogs[slot(leg.other())].clone() {
                         self.bye(&other).await;
                     }
@@ -1255,6 +1361,13 @@ where
                     }
                 }
                 CallInput::Join(joining) => self.take_over(&mut dialogs, *joining).await,
+                CallInput::Replaceable { side, done } => {
+                    let replaced = dialogs[slot(leg_of(side).other())].clone();
+                    let _ =
+                        done.send(replaced.ok_or(CommandError::WrongState("without that party")));
+                }
+                CallInput::Refer(order) => self.refer_replacing(&dialogs, *order).await,
+                CallInput::Replace(replacing) => self.replace(&mut dialogs, *replacing).await,
             }
         }
         (HangupCause::Failure, Side::Pbx)
@@ -1282,7 +1395,15 @@ where
             CallCommand::Unhold { side } => self.hold(dialogs, side, false).await,
             CallCommand::Mute { side } => self.mute(side, true),
             CallCommand::Unmute { side } => self.mute(side, false),
+            CallCommand::Transfer { .. } if self.referral.is_some() => {
+                Err(CommandError::WrongState("transferring"))
+            }
             CallCommand::Transfer { side, target } => {
+                let done = match self.refer_transfer(dialogs, side, &target, done).await {
+                    // The transferee's NOTIFYs finish it.
+                    Ok(()) => return None,
+                    Err(done) => done,
+                };
                 let (outcome, ended) = self.transfer(dialogs, side, &target, inputs).await;
                 let _ = done.send(outcome);
                 return ended;
@@ -1546,17 +1667,19 @@ where
     /// A response to the caller's INVITE, with our tag and Contact.
     fn a_response(&self, status: StatusCode) -> MessageBuilder {
         let mut builder = self.invite.response_to(status).to_tag(&self.a_tag);
-        let endpoint = &self.engine.shared.endpoint;
-        if let Some(local) = endpoint.local_addr(self.peer.transport) {
-            builder = builder.header(
-                HeaderName::Contact,
-                format!(
-                    "<sip:trunkline@{local}{}>",
-                    transport_param(self.peer.transport)
-                ),
-            );
+        if let Some(contact) = self.contact(self.peer.transport) {
+            builder = builder.header(HeaderName::Contact, contact);
         }
         builder
+    }
+
+    /// Our Contact for a dialog over `transport`.
+    fn contact(&self, transport: Transport) -> Option<String> {
+        let local = self.engine.shared.endpoint.local_addr(transport)?;
+        Some(format!(
+            "<sip:trunkline@{local}{}>",
+            transport_param(transport)
+        ))
     }
 
     /// Sends a response to the caller's INVITE; `false` if it failed. A

@@ -359,6 +359,16 @@ enum CallInput {
     },
     /// Take a party another call let go.
     Join(Box<call::Joining>),
+    /// Name the dialog of the party that is not `side` (an attended
+    /// transfer's INVITE with `Replaces` will take its place).
+    Replaceable {
+        side: CallSide,
+        done: tokio::sync::oneshot::Sender<Result<DialogId, CommandError>>,
+    },
+    /// Send a party a REFER with `Replaces` (an attended transfer).
+    Refer(Box<call::ReferOrder>),
+    /// An INVITE with `Replaces` naming one of the call's dialogs.
+    Replace(Box<call::Replacing>),
 }
 
 /// The figures the health check reports.
@@ -518,9 +528,15 @@ where
     /// An attended transfer: the party `side_a` of call `call_a` and the
     /// party `side_b` of call `call_b` (each call named as for
     /// [`Engine::command`]) are connected, and the other two parties
-    /// (the transferor's legs) hang up. Call B ends (its record's reason
-    /// is `transferred`); call A goes on with the two. Both calls must
-    /// be answered.
+    /// (the transferor's legs) hang up. Both calls must be answered.
+    ///
+    /// When the phone of `side_a` takes REFER and `Replaces`, it is sent
+    /// a REFER whose Refer-To carries `Replaces` naming call B's other
+    /// dialog (RFC 3891, RFC 5589 §7): its INVITE takes that party's
+    /// place in call B, which goes on, and call A ends (its record's
+    /// reason is `transferred`) once the phone's NOTIFY reports the 200.
+    /// Otherwise the B2BUA joins the two: call B ends (reason
+    /// `transferred`) and call A goes on with the two.
     pub async fn attended_transfer(
         &self,
         (call_a, side_a): (&str, CallSide),
@@ -549,6 +565,27 @@ where
                 return Err(CommandError::WrongState("not answered"));
             }
         }
+        let (done, replaceable) = tokio::sync::oneshot::channel();
+        b.send(CallInput::Replaceable { side: side_b, done })
+            .await
+            .map_err(|_| CommandError::NoSuchCall)?;
+        let replaces = replaceable.await.unwrap_or(Err(CommandError::Ended))?;
+        let (taken, referred) = tokio::sync::oneshot::channel();
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        let order = call::ReferOrder {
+            side: side_a,
+            target: call_b.to_owned(),
+            replaces,
+            taken,
+            done,
+        };
+        a.send(CallInput::Refer(Box::new(order)))
+            .await
+            .map_err(|_| CommandError::NoSuchCall)?;
+        if referred.await.unwrap_or(false) {
+            return outcome.await.unwrap_or(Err(CommandError::Ended));
+        }
+        // The phone does not take it: the B2BUA joins the calls.
         let (done, handed) = tokio::sync::oneshot::channel();
         b.send(CallInput::HandOver { side: side_b, done })
             .await

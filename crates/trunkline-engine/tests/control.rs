@@ -52,29 +52,6 @@ async fn answered_call(alice: &Phone, bob: &mut Phone) -> Answered {
     }
 }
 
-/// An RTP packet with a 160-byte payload.
-fn rtp(sequence: u16) -> Vec<u8> {
-    let mut packet = vec![0x80, 0, (sequence >> 8) as u8, sequence as u8];
-    packet.extend_from_slice(&[0, 0, 0, 0, 0x12, 0x34, 0x56, 0x78]);
-    packet.extend_from_slice(&[0xd5; 160]);
-    packet
-}
-
-/// Sends RTP from `from` to `to` until `at` receives some (bounded).
-fn media_reaches(from: &Phone, to: std::net::SocketAddr, at: &Phone) {
-    let mut buf = [0; 2048];
-    at.rtp
-        .set_read_timeout(Some(std::time::Duration::from_millis(50)))
-        .unwrap();
-    for sequence in 0..100 {
-        from.rtp.send_to(&rtp(sequence), to).unwrap();
-        if at.rtp.recv_from(&mut buf).is_ok() {
-            return;
-        }
-    }
-    panic!("no media reached {}", at.user);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hold_mute_and_hang_up_from_outside() {
     let pbx = pbx(|_| {}, 30600).await;

@@ -3,7 +3,7 @@
 //! the phone takes media, its relay session) and ends; the call that
 //! takes it hangs up its own other party and connects the two.
 
-use super::{Call, leg_of, slot};
+use super::{Abilities, Call, leg_of, slot};
 use crate::anchor;
 use crate::control::{CallSide, CommandError};
 use crate::{CallEvent, TransferProgress};
@@ -29,6 +29,8 @@ pub(crate) struct HandedLeg {
     /// the party it leaves was last sent (the party's own media as
     /// anchored at the session's other leg).
     media: Option<(Session, Leg, Option<Sdp>)>,
+    /// What its phone takes.
+    abilities: Abilities,
 }
 
 /// A handed-over party on its way to the call that takes it.
@@ -83,6 +85,7 @@ where
             sent: self.last_sent[slot(kept)].take(),
             heard: self.last_heard[slot(kept)].take(),
             media,
+            abilities: self.abilities[slot(kept)],
         };
         self.reason = Some("transferred".into());
         if let Err(Ok(leg)) = done.send(Ok(leg)) {
@@ -125,6 +128,7 @@ where
         }
         self.last_sent[slot(other)] = leg.sent;
         self.last_heard[slot(other)].clone_from(&leg.heard);
+        self.abilities[slot(other)] = leg.abilities;
         let outcome = self
             .connect(&kept_dialog, kept, &leg.dialog, leg.heard, leg.media)
             .await;

@@ -182,7 +182,7 @@ where
                         continue;
                     }
                     let Some(dialog) = dialog else { continue };
-                    self.take_answer(&forks, fork, &dialog);
+                    self.take_answer(&forks, fork, &dialog, (Leg::A, &response));
                     self.cancel_all(&mut forks.list);
                     let target = self.sdp_of(&response).filter(|sdp| anchor::target(sdp).is_some());
                     let Some(answer) = target else {
@@ -212,7 +212,7 @@ where
                     Some(CallInput::Request { tx: Some(tx), request, .. }) => {
                         self.engine.reply(tx, &request, StatusCode::REQUEST_PENDING);
                     }
-                    Some(_) => {}
+                    Some(other) => self.not_now(other),
                     None => {
                         self.cancel_all(&mut forks.list);
                         return Err(failure());

@@ -5,7 +5,7 @@ use super::{Call, Destination, ForkResponse, better, leg_in, leg_of, side_of, sl
 use crate::anchor;
 use crate::control::{CallCommand, CallSide, CommandError, Order};
 use crate::{CallEvent, CallInput, RouteDecision, RouteRequest, TransferProgress};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use trunkline_cdr::{HangupCause, Side, SipDirection};
 use trunkline_media::relay::Leg;
 use trunkline_media::sdp::Sdp;
@@ -92,7 +92,7 @@ where
                     forks.list[fork].pending = false;
                     if status.is_success() {
                         let Some(dialog) = dialog else { continue };
-                        self.take_answer(&forks, fork, &dialog);
+                        self.take_answer(&forks, fork, &dialog, (replaced, &response));
                         self.cancel_all(&mut forks.list);
                         let answer = self.sdp_of(&response);
                         let joined = Joined { dialog, peer, offer, answer, call_id: forks.call_id.clone() };
@@ -138,6 +138,56 @@ where
             );
         }
         (Err(error), None)
+    }
+
+    /// The blind transfer by REFER (RFC 5359 §2.4): when the target is
+    /// one the PBX routes (an extension or a number) and can reach, and
+    /// the phone of `side` takes REFER, it calls the target itself.
+    /// `Err` gives `done` back for the B2BUA to do it.
+    pub(super) async fn refer_transfer(
+        &mut self,
+        dialogs: &[Option<DialogId>; 2],
+        side: CallSide,
+        target: &str,
+        done: oneshot::Sender<Result<(), CommandError>>,
+    ) -> Result<(), oneshot::Sender<Result<(), CommandError>>> {
+        let Ok(Some(number)) = self.own_number(target) else {
+            return Err(done);
+        };
+        match self.transfer_destinations(target).await {
+            Ok(destinations) if !destinations.is_empty() => {}
+            // The B2BUA's attempt reports why not.
+            _ => return Err(done),
+        }
+        self.refer(dialogs, side, (&number, target), None, done)
+            .await
+    }
+
+    /// The number a target names when the PBX routes it (a number, or a
+    /// SIP URI in our domain); `None` for a foreign SIP URI.
+    fn own_number(&self, target: &str) -> Result<Option<String>, CommandError> {
+        let number = if target.starts_with("sip:") || target.starts_with("sips:") {
+            let address = crate::SipAddress::parse(target)
+                .map_err(|e| CommandError::Invalid(format!("target: {e}")))?;
+            match address.user() {
+                Some(user)
+                    if address
+                        .host()
+                        .eq_ignore_ascii_case(&self.engine.shared.config.domain) =>
+                {
+                    user.to_owned()
+                }
+                _ => return Ok(None),
+            }
+        } else {
+            target.to_owned()
+        };
+        if !crate::control::is_number(&number) {
+            return Err(CommandError::Invalid(
+                "target: an extension, a number or a SIP URI".into(),
+            ));
+        }
+        Ok(Some(number))
     }
 
     /// A request or command while the target rings; `Some` if it ended
@@ -187,6 +237,10 @@ where
                 None
             }
             CallInput::Cancelled => None,
+            other => {
+                self.not_now(other);
+                None
+            }
         }
     }
 
@@ -292,29 +346,15 @@ where
     /// domain as it is.
     async fn transfer_destinations(&self, target: &str) -> Result<Vec<Destination>, CommandError> {
         let config = &self.engine.shared.config;
-        let number = if target.starts_with("sip:") || target.starts_with("sips:") {
+        let Some(number) = self.own_number(target)? else {
             let address = crate::SipAddress::parse(target)
                 .map_err(|e| CommandError::Invalid(format!("target: {e}")))?;
-            match address.user() {
-                Some(user) if address.host().eq_ignore_ascii_case(&config.domain) => {
-                    user.to_owned()
-                }
-                _ => {
-                    let flow = address
-                        .peer()
-                        .await
-                        .map_err(|e| CommandError::Invalid(format!("target: {e}")))?;
-                    return Ok(vec![Destination::uri(0, &address, flow)]);
-                }
-            }
-        } else {
-            target.to_owned()
+            let flow = address
+                .peer()
+                .await
+                .map_err(|e| CommandError::Invalid(format!("target: {e}")))?;
+            return Ok(vec![Destination::uri(0, &address, flow)]);
         };
-        if !crate::control::is_number(&number) {
-            return Err(CommandError::Invalid(
-                "target: an extension, a number or a SIP URI".into(),
-            ));
-        }
         let phones = self.contacts(&number).await;
         if !phones.is_empty() {
             let domain = &config.domain;
@@ -344,7 +384,7 @@ where
         }
     }
 
-    fn transfer_event(
+    pub(super) fn transfer_event(
         &self,
         side: CallSide,
         target: &str,

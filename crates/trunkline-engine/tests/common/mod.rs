@@ -271,11 +271,24 @@ impl Phone {
         callee: &str,
         sdp: String,
     ) -> (trunkline_transaction::ClientTransaction, String) {
-        let uri = format!("sip:{callee}@{DOMAIN}");
+        self.call_with(&format!("sip:{callee}@{DOMAIN}"), sdp, &[])
+            .await
+    }
+
+    /// Calls the Request-URI `uri` with `headers` added.
+    pub(crate) async fn call_with(
+        &self,
+        uri: &str,
+        sdp: String,
+        headers: &[(HeaderName, &str)],
+    ) -> (trunkline_transaction::ClientTransaction, String) {
         let call_id = new_tag();
         let tx = self
-            .authenticated(Method::Invite, &uri, |seq, auth| {
-                let mut b = self.request(Method::Invite, &uri, &uri, &call_id, seq);
+            .authenticated(Method::Invite, uri, |seq, auth| {
+                let mut b = self.request(Method::Invite, uri, uri, &call_id, seq);
+                for (name, value) in headers {
+                    b = b.header(*name, *value);
+                }
                 if let Some((name, value)) = auth {
                     b = b.header(name, value);
                 }
@@ -378,6 +391,29 @@ impl Phone {
             }
         }
     }
+}
+
+/// An RTP packet with a 160-byte payload.
+pub(crate) fn rtp(sequence: u16) -> Vec<u8> {
+    let mut packet = vec![0x80, 0, (sequence >> 8) as u8, sequence as u8];
+    packet.extend_from_slice(&[0, 0, 0, 0, 0x12, 0x34, 0x56, 0x78]);
+    packet.extend_from_slice(&[0xd5; 160]);
+    packet
+}
+
+/// Sends RTP from `from` to `to` until `at` receives some (bounded).
+pub(crate) fn media_reaches(from: &Phone, to: std::net::SocketAddr, at: &Phone) {
+    let mut buf = [0; 2048];
+    at.rtp
+        .set_read_timeout(Some(std::time::Duration::from_millis(50)))
+        .unwrap();
+    for sequence in 0..100 {
+        from.rtp.send_to(&rtp(sequence), to).unwrap();
+        if at.rtp.recv_from(&mut buf).is_ok() {
+            return;
+        }
+    }
+    panic!("no media reached {}", at.user);
 }
 
 pub(crate) fn media_of(message: &Message) -> SocketAddr {

@@ -1,0 +1,271 @@
+//! Transfers a phone carries out itself: a phone that takes REFER is
+//! sent one (RFC 3515, RFC 5359 §2.4) and calls the target through the
+//! PBX, telling how it goes in NOTIFYs; with `Replaces` in the Refer-To
+//! (RFC 3891) its INVITE takes a party's place in another call. The
+//! phones are SIP user agents on Trunkline's own transaction layer.
+
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
+mod common;
+
+use common::*;
+use tokio::sync::broadcast;
+use tokio::time::timeout;
+use trunkline_engine::{CallCommand, CallEvent, CallSide, TransferProgress};
+use trunkline_sip::{HeaderName, Message, Method, StatusCode};
+use trunkline_transaction::{DialogId, EndpointEvent};
+
+/// What a phone that takes REFER and `Replaces` says in its INVITE.
+const ABLE: [(HeaderName, &str); 2] = [
+    (HeaderName::Allow, "INVITE, ACK, BYE, CANCEL, REFER, NOTIFY"),
+    (HeaderName::Supported, "replaces"),
+];
+
+/// Waits for a REFER, accepts it (202); its Refer-To URI.
+async fn accept_refer(phone: &mut Phone) -> String {
+    loop {
+        let event = timeout(LIMIT, phone.events.recv()).await.unwrap().unwrap();
+        if let EndpointEvent::Request {
+            tx: Some(tx),
+            request,
+            ..
+        } = event
+            && request.method() == Some(&Method::Refer)
+        {
+            let accepted = request.response_to(StatusCode::ACCEPTED).build().unwrap();
+            phone.endpoint.respond(tx, &accepted).unwrap();
+            return request.refer_to().unwrap().uri().as_str().to_owned();
+        }
+    }
+}
+
+/// Sends a NOTIFY of the REFER's subscription carrying `status_line`;
+/// a final status ends the subscription.
+async fn notify(phone: &Phone, dialog: &DialogId, status_line: &str) {
+    let provisional = status_line.starts_with("SIP/2.0 1");
+    let state = if provisional {
+        "active;expires=60"
+    } else {
+        "terminated;reason=noresource"
+    };
+    let request = phone
+        .endpoint
+        .request_in_dialog(dialog, Method::Notify)
+        .unwrap()
+        .header(HeaderName::Event, "refer")
+        .header(HeaderName::SubscriptionState, state)
+        .body("message/sipfrag", format!("{status_line}\r\n"))
+        .build()
+        .unwrap();
+    let mut tx = phone.endpoint.send_in_dialog(dialog, request).unwrap();
+    assert_eq!(final_of(&mut tx).await.0.status(), Some(StatusCode::OK));
+}
+
+/// The transfer events of the call, up to the outcome.
+async fn transfer_progress(events: &mut broadcast::Receiver<CallEvent>) -> Vec<TransferProgress> {
+    let mut progress = Vec::new();
+    while !matches!(
+        progress.last(),
+        Some(TransferProgress::Answered | TransferProgress::Failed)
+    ) {
+        let event = timeout(LIMIT, events.recv()).await.unwrap().unwrap();
+        if let CallEvent::Transferred { progress: p, .. } = event {
+            progress.push(p);
+        }
+    }
+    progress
+}
+
+/// `%XX` escapes undone.
+fn unescape(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// A PBX, its events, and phones 1001, 1002 and 1003 (the last two
+/// registered), its relay on `ports`.
+async fn three_phones(ports: u16) -> (Pbx, broadcast::Receiver<CallEvent>, [Phone; 3]) {
+    let pbx = pbx(|_| {}, ports).await;
+    let events = pbx.engine.subscribe();
+    let alice = Phone::new("1001", "secret1", pbx.addr).await;
+    let bob = Phone::new("1002", "secret2", pbx.addr).await;
+    let carol = Phone::new("1003", "secret3", pbx.addr).await;
+    bob.register().await;
+    carol.register().await;
+    (pbx, events, [alice, bob, carol])
+}
+
+/// 1001 (able to take REFER) calls 1002, who answers; the call's id, the
+/// caller's 200 and dialog.
+async fn able_call(alice: &Phone, bob: &mut Phone) -> (String, Message, DialogId) {
+    let uri = format!("sip:1002@{DOMAIN}");
+    let (mut invite, call_id) = alice.call_with(&uri, alice.sdp("sendrecv"), &ABLE).await;
+    let (tx, offer) = bob.incoming().await;
+    bob.answer(tx, &offer, StatusCode::OK, Some(bob.sdp("sendrecv")));
+    let (ok, dialog) = alice.answered(&mut invite).await;
+    (call_id, ok, dialog)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_that_takes_refer_calls_the_transfer_target_itself() {
+    let (pbx, mut events, [mut alice, mut bob, mut carol]) = three_phones(33000).await;
+    let (call_id, _, dialog) = able_call(&alice, &mut bob).await;
+
+    let engine = pbx.engine.clone();
+    let id = call_id.clone();
+    let transfer = tokio::spawn(async move {
+        let command = CallCommand::Transfer {
+            side: CallSide::Caller,
+            target: "1003".into(),
+        };
+        engine.command(&id, command).await
+    });
+    let refer_to = accept_refer(&mut alice).await;
+    assert_eq!(
+        refer_to,
+        format!("sip:1003@{}", pbx.addr),
+        "through the PBX"
+    );
+    notify(&alice, &dialog, "SIP/2.0 100 Trying").await;
+
+    // Alice calls the target through the PBX, as any call.
+    let (mut invite, _) = alice.call_with(&refer_to, alice.sdp("sendrecv"), &[]).await;
+    let (tx, offer) = carol.incoming().await;
+    notify(&alice, &dialog, "SIP/2.0 180 Ringing").await;
+    carol.answer(tx, &offer, StatusCode::OK, Some(carol.sdp("sendrecv")));
+    let (ok, new_dialog) = alice.answered(&mut invite).await;
+    notify(&alice, &dialog, "SIP/2.0 200 OK").await;
+
+    // The PBX, as the transferor, hangs up both parties of the old call.
+    alice.answer_in_dialog(Method::Bye).await;
+    bob.answer_in_dialog(Method::Bye).await;
+    assert_eq!(transfer.await.unwrap(), Ok(()));
+    assert_eq!(
+        transfer_progress(&mut events).await,
+        [
+            TransferProgress::Trying,
+            TransferProgress::Ringing,
+            TransferProgress::Answered
+        ]
+    );
+    let record = loop {
+        let stored = stored(&pbx);
+        if let Some(record) = stored.into_iter().find(|r| r.call_id == call_id) {
+            break record;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(record.hangup.reason.as_deref(), Some("transferred"));
+
+    // The new call is Alice's own, through the relay.
+    media_reaches(&alice, media_of(&ok), &carol);
+    let mut bye = alice.hang_up(&new_dialog);
+    carol.answer_in_dialog(Method::Bye).await;
+    assert_eq!(final_of(&mut bye).await.0.status(), Some(StatusCode::OK));
+    idle(&pbx.engine).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refer_the_target_refuses_leaves_the_call_as_it_was() {
+    let (pbx, mut events, [mut alice, mut bob, _carol]) = three_phones(33100).await;
+    let (call_id, ok, dialog) = able_call(&alice, &mut bob).await;
+
+    let engine = pbx.engine.clone();
+    let id = call_id.clone();
+    let transfer = tokio::spawn(async move {
+        let command = CallCommand::Transfer {
+            side: CallSide::Caller,
+            target: format!("sip:1003@{DOMAIN}"),
+        };
+        engine.command(&id, command).await
+    });
+    accept_refer(&mut alice).await;
+    notify(&alice, &dialog, "SIP/2.0 486 Busy Here").await;
+    assert_eq!(
+        transfer.await.unwrap(),
+        Err(trunkline_engine::CommandError::Refused(486))
+    );
+    assert_eq!(
+        transfer_progress(&mut events).await,
+        [TransferProgress::Trying, TransferProgress::Failed]
+    );
+    // Alice and Bob still talk.
+    media_reaches(&alice, media_of(&ok), &bob);
+    let mut bye = alice.hang_up(&dialog);
+    bob.answer_in_dialog(Method::Bye).await;
+    assert_eq!(final_of(&mut bye).await.0.status(), Some(StatusCode::OK));
+    assert_eq!(next_ended(&mut events).await.0, "ANSWERED");
+    idle(&pbx.engine).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attended_transfer_refers_with_replaces() {
+    let (pbx, mut events, [mut alice, mut bob, mut carol]) = three_phones(33200).await;
+    // Alice talks to Bob; Bob calls Carol to announce the transfer.
+    let (first, _, first_dialog) = able_call(&alice, &mut bob).await;
+    let (mut invite, second) = bob.call("1003", bob.sdp("sendrecv")).await;
+    let (tx, carol_offer) = carol.incoming().await;
+    carol.answer(
+        tx,
+        &carol_offer,
+        StatusCode::OK,
+        Some(carol.sdp("sendrecv")),
+    );
+    bob.answered(&mut invite).await;
+
+    let engine = pbx.engine.clone();
+    let (a, b) = (first.clone(), second.clone());
+    let join = tokio::spawn(async move {
+        engine
+            .attended_transfer((&a, CallSide::Caller), (&b, CallSide::Callee))
+            .await
+    });
+    // Alice is told to call the PBX replacing Bob's dialog of call B.
+    let refer_to = accept_refer(&mut alice).await;
+    let (uri, replaces) = refer_to.split_once("?Replaces=").unwrap();
+    let replaces = unescape(replaces);
+    assert!(
+        replaces.starts_with(&format!("{second};to-tag=")),
+        "{replaces}"
+    );
+    notify(&alice, &first_dialog, "SIP/2.0 100 Trying").await;
+    let with = [(HeaderName::Replaces, replaces.as_str())];
+    let (mut invite, _) = alice.call_with(uri, alice.sdp("sendrecv"), &with).await;
+    let (ok, new_dialog) = alice.answered(&mut invite).await;
+    // Bob leaves call B at once, and call A once Alice says it worked.
+    bob.answer_in_dialog(Method::Bye).await;
+    notify(&alice, &first_dialog, "SIP/2.0 200 OK").await;
+    alice.answer_in_dialog(Method::Bye).await;
+    bob.answer_in_dialog(Method::Bye).await;
+    assert_eq!(join.await.unwrap(), Ok(()));
+
+    // Alice and Carol hear each other through call B's relay ports.
+    media_reaches(&alice, media_of(&ok), &carol);
+    media_reaches(&carol, media_of(&carol_offer), &alice);
+    let ended = loop {
+        match timeout(LIMIT, events.recv()).await.unwrap().unwrap() {
+            CallEvent::Ended { call_id, .. } => break call_id,
+            _ => continue,
+        }
+    };
+    assert_eq!(ended, first, "call A ends; call B goes on");
+    let mut bye = alice.hang_up(&new_dialog);
+    carol.answer_in_dialog(Method::Bye).await;
+    assert_eq!(final_of(&mut bye).await.0.status(), Some(StatusCode::OK));
+    assert_eq!(next_ended(&mut events).await.0, "ANSWERED");
+    idle(&pbx.engine).await;
+    let records = stored(&pbx);
+    let transferred = records.iter().find(|r| r.call_id == first).unwrap();
+    assert_eq!(transferred.hangup.reason.as_deref(), Some("transferred"));
+}
