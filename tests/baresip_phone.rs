@@ -3,11 +3,11 @@
 //! (`sndfile`), and is driven over `ctrl_tcp`.
 
 use std::io::Write;
-use std::net::{TcpStream, UdpSocket};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use trunkline_testkit::{Reaped, free_port};
+use trunkline_testkit::{Reaped, free_port, free_ports};
 
 /// Writes 30 s of a `hz` tone, 8 kHz mono 16-bit, to `path`.
 fn tone(path: &Path, hz: f64) {
@@ -24,18 +24,6 @@ fn tone(path: &Path, hz: f64) {
             .unwrap();
     }
     wav.finalize().unwrap();
-}
-
-/// A port whose successor is free too: baresip also binds SIP over TLS
-/// on the next port.
-fn free_port_pair() -> u16 {
-    for _ in 0..100 {
-        let port = free_port();
-        if port < u16::MAX && UdpSocket::bind(("127.0.0.1", port + 1)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no two free ports in a row");
 }
 
 /// One baresip: its home directory, control port and dump directory.
@@ -67,7 +55,8 @@ impl Phone {
              module_app account.so\nmodule_app menu.so\nmodule_app ctrl_tcp.so\n\
              ctrl_tcp_listen 127.0.0.1:{control}\n\
              audio_source aufile,{}\naudio_player aufile,/dev/null\nsnd_path {}\n",
-            free_port_pair(),
+            // baresip also binds SIP over TLS on the next port.
+            free_ports(2),
             source.display(),
             heard.display(),
         );

@@ -343,15 +343,29 @@ async fn json_rpc_drives_baresip_phones_through_a_call_and_both_transfers() {
     expect_hears(&phones[0], 1000.0, "1001 hears 1002");
     expect_hears(&phones[1], 400.0, "1002 hears 1001");
 
-    // 1001 goes to 1003; 1002 is let go.
+    // 1001 goes to 1003; 1002 is let go. baresip takes REFER: it calls
+    // 1003 itself, a call of its own, and the first call ends.
     let transfer = json!({"callid": call_id, "leg": "caller", "destination": "1003"});
     let transfer = rpc.command(2, "CallBlindTransfer", transfer).await;
     let progress = rpc.ended(&transfer).await;
+    assert_eq!(
+        progress.first().map(String::as_str),
+        Some("TRANSFER_TRYING")
+    );
     assert_eq!(progress.last().map(String::as_str), Some("TRANSFER_ACCEPT"));
+    rpc.ended(&start).await;
     expect_hears(&phones[0], 700.0, "1001 hears 1003");
+    let active = pbx.json_as("/console/calls/active", READ_KEY);
+    let calls = active["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 1, "{active}");
+    assert_eq!(
+        (calls[0]["caller"].as_str(), calls[0]["callee"].as_str()),
+        (Some("1001"), Some("1003"))
+    );
+    let call_id = calls[0]["call_id"].as_str().unwrap().to_owned();
 
     // 1004 calls 1002 (free again); then 1001 is joined to 1002, and 1003
-    // and 1004 hang up.
+    // and 1004 hang up. baresip 1.0 has no Replaces: the B2BUA joins them.
     let (second, second_call) = rpc.start_call(3, "1004", "1002").await;
     let attended = json!({"callid_a": call_id, "leg_a": "caller", "callid_b": second_call,
                           "leg_b": "callee", "destination": "sip:1002@127.0.0.1"});
@@ -373,10 +387,10 @@ async fn json_rpc_drives_baresip_phones_through_a_call_and_both_transfers() {
 
     let end = rpc.command(7, "CallEnd", json!({"callid": call_id})).await;
     assert_eq!(rpc.ended(&end).await, ["CALL_END"]);
-    rpc.ended(&start).await;
     tokio::task::block_in_place(|| pbx.wait_idle());
     let stored = records(&pbx);
-    assert_eq!(stored.len(), 2, "{stored:?}");
+    // The first call (referred away), 1001's call to 1003, and 1004's.
+    assert_eq!(stored.len(), 3, "{stored:?}");
     assert!(
         stored.iter().all(|r| r.disposition.as_str() == "ANSWERED"),
         "{stored:?}"

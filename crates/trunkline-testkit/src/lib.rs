@@ -71,20 +71,42 @@ impl Reaped {
 /// # Panics
 /// If none is found in 100 tries.
 pub fn free_port() -> u16 {
+    free_ports(1)
+}
+
+/// The first of `count` ports in a row, each free as [`free_port`]'s
+/// (a program that binds several from one number, as baresip binds SIP
+/// over TLS on the port after its SIP port).
+///
+/// # Panics
+/// If none is found in 100 tries.
+pub fn free_ports(count: u16) -> u16 {
     static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
     let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    let free = |port: u16| {
+        !handed_out.contains(&port)
+            && UdpSocket::bind(("127.0.0.1", port)).is_ok()
+            && TcpListener::bind(("127.0.0.1", port)).is_ok()
+    };
     for _ in 0..100 {
         let Ok(udp) = UdpSocket::bind("127.0.0.1:0") else {
             continue;
         };
         let Ok(addr) = udp.local_addr() else { continue };
-        let port = addr.port();
-        if !handed_out.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            handed_out.push(port);
-            return port;
+        let first = addr.port();
+        drop(udp);
+        let Some(ports) = (0..count)
+            .map(|n| first.checked_add(n))
+            .collect::<Option<Vec<_>>>()
+        else {
+            continue;
+        };
+        if ports.iter().all(|port| free(*port)) {
+            handed_out.extend(ports);
+            return first;
         }
     }
-    panic!("no free loopback port");
+    panic!("no {count} free loopback ports in a row");
 }
 
 /// The path of example `name` of `package`, built (once per test process
