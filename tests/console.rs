@@ -4,7 +4,8 @@
 //! back after a restart; a reload of the routes from the edited file
 //! while a call goes on, which is not dropped; the dialogs listed; a
 //! trunk made through the API registers with a SIPp carrier, carries a
-//! call out and unregisters when deleted; a shutdown asked through the
+//! call out and unregisters when deleted; a deleted extension's phone
+//! loses its registration at once; a shutdown asked through the
 //! AMI ends the process with 0.
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
@@ -268,15 +269,18 @@ fn an_extension_and_a_route_made_through_the_api_carry_a_call_and_survive_a_rest
     let ann = phone(&pbx, "2001", "ann-secret", "uas_answer.xml");
     call_as_1001(&pbx, "call_answered.xml", "77");
     phones_done(&pbx, vec![("2001", ann)]);
-    // Deleted, 2001 can no longer register: its account is gone at once.
+    // Deleted, 2001 can no longer register, and its phone's registration
+    // is gone at once: the account is gone.
     assert_eq!(
         admin(&pbx, "DELETE", "/console/routing/to-ann", None).0,
         204
     );
+    assert_eq!(pbx.health()["registrations"], 1);
     assert_eq!(
         admin(&pbx, "DELETE", "/console/extensions/2001", None).0,
         204
     );
+    assert_eq!(pbx.health()["registrations"], 0, "{}", pbx.log());
     let args = ["-au", "2001", "-ap", "ann-secret"];
     let refused = sipp(&pbx, "register.xml", "2001", "u1", &args);
     assert_ne!(refused, Some(0), "{}", pbx.log());

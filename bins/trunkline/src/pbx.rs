@@ -167,6 +167,7 @@ pub(crate) async fn run(config: Config, file: Option<PathBuf>) -> Result<(), Str
         api: made,
         generated,
         users,
+        registrar: state.registrar.clone(),
         routes,
         engine: engine.clone(),
         endpoint: endpoint.clone(),

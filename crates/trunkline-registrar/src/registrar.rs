@@ -145,6 +145,45 @@ impl<L: Locator, U: UserBackend> Registrar<L, U> {
         events
     }
 
+    /// Removes every binding of the account `username`, whatever host its
+    /// phones registered to, with an `unregistered` event each: a deleted
+    /// account's phones stop ringing at once instead of when their
+    /// registrations lapse. It reads every binding (a page at a time): an
+    /// administrator's operation, not a call's.
+    pub async fn forget_user(&self, username: &str, now: SystemTime) -> Vec<RegistrationEvent> {
+        const PAGE: usize = 10_000;
+        let mut aors = Vec::new();
+        let mut offset = 0;
+        while let Ok(page) = self.locator.list(offset, PAGE).await {
+            let users_own = page.iter().filter(|b| user_of(&b.aor) == Some(username));
+            aors.extend(users_own.map(|b| b.aor.clone()));
+            if page.len() < PAGE {
+                break;
+            }
+            offset += PAGE;
+        }
+        aors.sort_unstable();
+        aors.dedup();
+        let mut events = Vec::new();
+        for aor in aors {
+            let update = Update {
+                // No REGISTER's: never out of order with the phone's own.
+                call_id: String::new(),
+                cseq: 0,
+                now,
+                change: Change::RemoveAll,
+            };
+            if let Ok(applied) = self.locator.update(&aor, update).await {
+                let removed = applied.removed.iter();
+                events.extend(
+                    removed.map(|b| RegistrationEvent::new(EventKind::Unregistered, b, now)),
+                );
+            }
+        }
+        self.publish(&events);
+        events
+    }
+
     /// Authenticates `request` (RFC 3261 §22): `Ok` with the account when
     /// its credentials are right, else the response to send — a challenge
     /// (401 with WWW-Authenticate for REGISTER, 407 with
@@ -437,4 +476,12 @@ fn bare(request: &Message, tag: &str) -> Message {
         .to_tag(tag)
         .build()
         .unwrap_or_else(|_| request.clone())
+}
+
+/// The user part of an address-of-record `sip:user@host`.
+fn user_of(aor: &str) -> Option<&str> {
+    let rest = aor
+        .strip_prefix("sip:")
+        .or_else(|| aor.strip_prefix("sips:"))?;
+    rest.split_once('@').map(|(user, _)| user)
 }

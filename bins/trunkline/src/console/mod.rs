@@ -343,6 +343,7 @@ pub(crate) struct Console {
     /// Changes one at a time.
     current: Mutex<Current>,
     users: LiveUsers,
+    registrar: Arc<crate::pbx::Registrar>,
     routes: Routes,
     engine: CallEngine,
     endpoint: Endpoint,
@@ -358,6 +359,7 @@ pub(crate) struct Parts {
     pub(crate) api: Entries,
     pub(crate) generated: HashMap<String, String>,
     pub(crate) users: LiveUsers,
+    pub(crate) registrar: Arc<crate::pbx::Registrar>,
     pub(crate) routes: Routes,
     pub(crate) engine: CallEngine,
     pub(crate) endpoint: Endpoint,
@@ -382,6 +384,7 @@ impl Console {
                 registrations: None,
             }),
             users: parts.users,
+            registrar: parts.registrar,
             routes: parts.routes,
             engine: parts.engine,
             endpoint: parts.endpoint,
@@ -531,7 +534,18 @@ impl Console {
             .ok_or_else(|| not_found::<E>(id))?;
         let mut api = current.api.clone();
         E::made_mut(&mut api).remove(index);
-        self.change::<E>(&mut current, api, id, None).await
+        self.change::<E>(&mut current, api, id, None).await?;
+        if E::RESOURCE == Resource::Extensions {
+            // The account is gone: so are its phones' registrations.
+            let now = std::time::SystemTime::now();
+            let forgotten = self.registrar.forget_user(id, now).await;
+            tracing::info!(
+                extension = id,
+                bindings = forgotten.len(),
+                "console: unregistered"
+            );
+        }
+        Ok(())
     }
 
     async fn reload(&self, what: Reload) -> Result<Value, ApiError> {
