@@ -61,6 +61,14 @@ impl Listed {
         }
     }
 
+    /// The caller's and the callee's numbers as listed.
+    pub(crate) fn parties(&self) -> (String, String) {
+        self.calls
+            .get(&self.id)
+            .map(|c| (c.caller.clone(), c.callee.clone()))
+            .unwrap_or_default()
+    }
+
     /// Changes the summary in place.
     pub(crate) fn update(&self, change: impl FnOnce(&mut ActiveCall)) {
         if let Some(mut call) = self.calls.get_mut(&self.id) {

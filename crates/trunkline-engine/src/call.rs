@@ -317,7 +317,7 @@ pub(crate) async fn run<L, U>(
         },
     };
     if invite.header(HeaderName::Replaces).is_some() {
-        replace_dialog(&engine, tx, invite, peer).await;
+        replace_dialog(&engine, (tx, invite, peer), caller.number).await;
         return;
     }
     let callee = invite
@@ -342,8 +342,11 @@ pub(crate) async fn run<L, U>(
 
 /// An authenticated INVITE with `Replaces` goes to the call whose dialog
 /// it names (RFC 3891 §3): 481 when there is none.
-async fn replace_dialog<L, U>(engine: &Engine<L, U>, tx: ServerTxId, invite: Message, peer: Peer)
-where
+async fn replace_dialog<L, U>(
+    engine: &Engine<L, U>,
+    (tx, invite, peer): (ServerTxId, Message, Peer),
+    number: String,
+) where
     L: Locator + 'static,
     U: UserBackend + 'static,
 {
@@ -357,6 +360,7 @@ where
         invite,
         peer,
         replaces,
+        number,
     };
     let unanswered = match call {
         Some(call) => match call.send(CallInput::Replace(Box::new(replacing))).await {

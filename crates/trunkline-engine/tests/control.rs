@@ -336,6 +336,13 @@ async fn an_attended_transfer_joins_two_calls_and_lets_the_transferor_go() {
     bob.answer_in_dialog(Method::Bye).await;
     bob.answer_in_dialog(Method::Bye).await;
     assert_eq!(join.await.unwrap(), Ok(()));
+    // Call A names the party it took by number: Carol, call B's callee.
+    let joined = next_event(&mut events, |e| matches!(e, CallEvent::Transferred { .. })).await;
+    assert!(
+        matches!(&joined, CallEvent::Transferred { call_id, target, .. }
+            if *call_id == first.call_id && target == "1003"),
+        "{joined:?}"
+    );
     // Alice and Carol hear each other, through both calls' relay ports.
     media_reaches(&alice, media_of(&first.ok), &carol);
     media_reaches(&carol, media_of(&offer), &alice);

@@ -260,6 +260,12 @@ async fn an_attended_transfer_refers_with_replaces() {
         }
     };
     assert_eq!(ended, first, "call A ends; call B goes on");
+    let joined = pbx.engine.active_calls();
+    assert_eq!(
+        (joined[0].caller.as_str(), joined[0].callee.as_str()),
+        ("1001", "1003"),
+        "call B lists Alice in Bob's place"
+    );
     let mut bye = alice.hang_up(&new_dialog);
     carol.answer_in_dialog(Method::Bye).await;
     assert_eq!(final_of(&mut bye).await.0.status(), Some(StatusCode::OK));

@@ -169,12 +169,7 @@ impl Extensions {
                 progress,
                 sip_status,
             } => {
-                // An attended transfer names the party handed over by its
-                // dialog's Call-ID: a call's first one is its caller's.
-                let target = match self.calls.get(target) {
-                    Some(handing) => handing.caller.clone(),
-                    None => number_of(target).to_owned(),
-                };
+                let target = number_of(target).to_owned();
                 self.transfer(call_id, *side, &target, *progress, *sip_status)
             }
             CallEvent::Ended {
@@ -669,8 +664,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn an_attended_transfer_joins_the_party_handed_over() {
+    /// As [`answered_with_1003_by`], and 1003 in call c2 with 1004.
+    fn two_answered_calls() -> Extensions {
         let mut x = answered_with_1003_by();
         x.add(["1004".to_owned()]);
         x.registration(&registration(EventKind::Registered, "sip:1004@pbx"));
@@ -678,10 +673,15 @@ mod tests {
         x.call(&CallEvent::Answered {
             call_id: "c2".into(),
         });
-        // c1 keeps 1001 and takes c2's caller, 1003 (named by c2's
-        // Call-ID); c2 then ends.
+        x
+    }
+
+    #[test]
+    fn an_attended_transfer_joins_the_party_handed_over() {
+        let mut x = two_answered_calls();
+        // c1 keeps 1001 and takes c2's caller, 1003; c2 then ends.
         assert_eq!(
-            x.call(&transferred("c2", TransferProgress::Answered, Some(200))),
+            x.call(&transferred("1003", TransferProgress::Answered, Some(200))),
             changes(&[("1002", Idle), ("1003", Busy)])
         );
         assert_eq!(
@@ -691,6 +691,20 @@ mod tests {
         assert_eq!(
             x.call(&ended("c1", "ANSWERED", Some(200))),
             changes(&[("1001", Idle), ("1003", Idle)])
+        );
+    }
+
+    #[test]
+    fn an_attended_transfer_follows_a_callee_handed_over() {
+        let mut x = two_answered_calls();
+        // c1 keeps 1001 and takes c2's callee, 1004.
+        assert_eq!(
+            x.call(&transferred("1004", TransferProgress::Answered, Some(200))),
+            changes(&[("1002", Idle), ("1004", Busy)])
+        );
+        assert_eq!(
+            x.call(&ended("c2", "ANSWERED", Some(200))),
+            changes(&[("1003", Idle), ("1004", InUse)])
         );
     }
 

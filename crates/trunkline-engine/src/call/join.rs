@@ -20,6 +20,8 @@ pub(crate) struct HandedLeg {
     dialog: DialogId,
     /// The Call-ID commands may name it by.
     call_id: String,
+    /// Its number, as the giving call lists it.
+    number: String,
     peer: Option<Peer>,
     /// What its phone was last sent (the next offer's previous version).
     sent: Option<Sdp>,
@@ -78,8 +80,10 @@ where
             session.untap();
             (session, kept, self.last_sent[slot(kept.other())].clone())
         });
+        let (caller, callee) = self.listed.parties();
         let leg = HandedLeg {
             call_id: dialog.call_id.to_string(),
+            number: if kept == Leg::A { caller } else { callee },
             dialog,
             peer: self.peer_of(kept),
             sent: self.last_sent[slot(kept)].take(),
@@ -133,10 +137,15 @@ where
             .connect(&kept_dialog, kept, &leg.dialog, leg.heard, leg.media)
             .await;
         if outcome.is_ok() {
+            let number = leg.number.clone();
+            self.listed.update(|c| match other {
+                Leg::A => c.caller = number,
+                Leg::B => c.callee = number,
+            });
             self.engine.emit(CallEvent::Transferred {
                 call_id: self.call_id.clone(),
                 side,
-                target: leg.call_id,
+                target: leg.number,
                 progress: TransferProgress::Answered,
                 sip_status: Some(200),
             });

@@ -93,6 +93,8 @@ pub(crate) struct Replacing {
     pub(crate) peer: Peer,
     /// The dialog it names.
     pub(crate) replaces: DialogId,
+    /// The authenticated caller's number.
+    pub(crate) number: String,
 }
 
 /// The dialog a `Replaces` header names, from the PBX's side (RFC 3891
@@ -336,6 +338,7 @@ where
             invite,
             peer,
             replaces,
+            number,
         } = replacing;
         self.flow(SipDirection::Received, &invite, peer);
         let Some(replaced) = leg_in(dialogs, &replaces) else {
@@ -414,10 +417,15 @@ where
         self.last_sent[slot(replaced)] = Some(answer);
         self.last_heard[slot(replaced)] = Some(offer);
         self.controlled.answer_to(&newcomer.call_id);
+        let joined = number.clone();
+        self.listed.update(|c| match replaced {
+            Leg::A => c.caller = joined,
+            Leg::B => c.callee = joined,
+        });
         self.engine.emit(CallEvent::Transferred {
             call_id: self.call_id.clone(),
             side: side_of_call(kept),
-            target: newcomer.call_id.to_string(),
+            target: number,
             progress: TransferProgress::Answered,
             sip_status: Some(200),
         });
