@@ -109,16 +109,34 @@ impl Keys {
     }
 }
 
-/// The token of an `Authorization: Bearer …` header.
+/// The token of an `Authorization: Bearer …` header; for a WebSocket
+/// upgrade without one, the `access_token` query parameter (RFC 6750
+/// §2.3): a browser's WebSocket cannot send headers.
 fn bearer(request: &Request) -> Result<&str, ApiError> {
     let missing = || ApiError::unauthorized("an API key is required: Authorization: Bearer {key}");
-    let value = request.headers().get(AUTHORIZATION).ok_or_else(missing)?;
+    let Some(value) = request.headers().get(AUTHORIZATION) else {
+        return query_token(request).ok_or_else(missing);
+    };
     let value = value.to_str().map_err(|_| missing())?;
     let (scheme, token) = value.split_once(' ').ok_or_else(missing)?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
         return Err(missing());
     }
     Ok(token.trim())
+}
+
+/// `access_token` of a WebSocket upgrade's query.
+fn query_token(request: &Request) -> Option<&str> {
+    let upgrade = request.headers().get(axum::http::header::UPGRADE)?;
+    if !upgrade.as_bytes().eq_ignore_ascii_case(b"websocket") {
+        return None;
+    }
+    request
+        .uri()
+        .query()?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("access_token="))
+        .filter(|token| !token.is_empty())
 }
 
 /// What a group of routes asks of its callers.

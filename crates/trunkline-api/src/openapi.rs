@@ -552,7 +552,8 @@ pub(crate) fn document() -> Value {
             }},
             "/call-api": {"get": {
                 "summary": "The JSON-RPC 2.0 call API, over WebSocket (scope control).",
-                "description": "Upgrade to WebSocket, then send JSON-RPC 2.0 requests: CallStart, CallEnd, CallHold, CallUnhold, CallBlindTransfer (docs/api.md).",
+                "description": "Upgrade to WebSocket, then send JSON-RPC 2.0 requests: CallStart, CallEnd, CallHold, CallUnhold, CallBlindTransfer, CallAttendedTransfer (docs/api.md).",
+                "parameters": [access_token()],
                 "responses": keyed(json!({
                     "101": {"description": "Switching to WebSocket."},
                     "400": error_response("Not a WebSocket upgrade (`bad_request`).")
@@ -575,7 +576,8 @@ pub(crate) fn document() -> Value {
                      "schema": {"type": "integer", "minimum": 0}},
                     {"name": "types", "in": "query", "required": false,
                      "description": "Only these types, comma-separated: `call`, `registration`, `extension` (gaps and lags always come).",
-                     "schema": {"type": "string"}}
+                     "schema": {"type": "string"}},
+                    access_token()
                 ],
                 "responses": keyed(json!({
                     "101": {"description": "Switching to the WebSocket protocol: the events follow as text messages, each an `Event`.",
@@ -640,6 +642,13 @@ fn ami_paths() -> serde_json::Map<String, Value> {
         "responses": admin_errors(keyed(json!({"200": json_response("The dialogs, by Call-ID.", "Dialogs")})))
     }}));
     paths
+}
+
+/// The key of a WebSocket upgrade that cannot send headers (a browser's).
+fn access_token() -> Value {
+    json!({"name": "access_token", "in": "query", "required": false,
+           "description": "The API key, for a WebSocket client that cannot send `Authorization` (RFC 6750 §2.3); only a WebSocket upgrade may carry it.",
+           "schema": {"type": "string"}})
 }
 
 #[cfg(test)]

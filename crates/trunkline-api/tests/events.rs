@@ -147,6 +147,12 @@ async fn a_key_is_needed_and_events_come_in_order() {
             other => panic!("{key:?}: {other:?}"),
         }
     }
+    // A browser's WebSocket sends no headers: the key may come as
+    // `access_token` (RFC 6750 §2.3), and a wrong one is refused alike.
+    let wrong = connect(address, "?access_token=not-a-key-0123456789", None).await;
+    assert!(matches!(wrong, Err(WsError::Http(r)) if r.status() == 401));
+    let by_query = connect(address, &format!("?since=0&access_token={KEY}"), None).await;
+    by_query.unwrap().close(None).await.unwrap();
     let mut socket = connect(address, "", Some(KEY)).await.unwrap();
     // Subscribed once connected: nothing is missed.
     hub.publish_call(&CallEvent::New {

@@ -42,6 +42,9 @@ pub(crate) struct Params {
     since: Option<u64>,
     /// Only these types, comma-separated.
     types: Option<String>,
+    /// The API key, for a browser (checked with the others, by `auth`).
+    #[serde(rename = "access_token")]
+    _access_token: Option<String>,
 }
 
 /// The types of `?types=call,extension`.
