@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
+mod common;
+
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT_RANGES, ALLOW, CONTENT_RANGE, CONTENT_TYPE, RANGE, WWW_AUTHENTICATE};
 use serde_json::{Value, json};
@@ -15,17 +17,14 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use trunkline_api::{
-    Access, Admin, AdminFuture, AmiAllowList, Api, ApiConfig, ApiError, ApiKey, CommandFuture,
-    DialogInfo, MetricKind, Pbx, ROUTES, Reload, Resource, Scope, SipTables,
+    Access, Admin, AdminFuture, AmiAllowList, Api, ApiConfig, ApiError, ApiKey, DialogInfo,
+    MetricKind, Pbx, ROUTES, Reload, Resource, Scope, SipTables,
 };
 use trunkline_cdr::{
     CallStart, Cdr, CdrBuilder, CdrId, CdrStore, Direction, Hangup, HangupCause, Party, Side,
     SipDirection, SipFlowEntry, SqliteCdrStore,
 };
-use trunkline_engine::{
-    ActiveCall, CallCommand, CallEvent, CallSide, CallState, CommandError, EngineStats, Originate,
-    TrunkStatus,
-};
+use trunkline_engine::{ActiveCall, CallState, EngineStats, TrunkStatus};
 
 const READ_KEY: &str = "read-key-0123456789";
 const CONTROL_KEY: &str = "control-key-0123456789";
@@ -80,28 +79,7 @@ impl Pbx for FakePbx {
             call_dialogs: 2,
         }
     }
-    // Call control is tested end to end against the binary and phones
-    // (tests/call_api.rs at the workspace root); here no call takes
-    // commands.
-    fn command<'a>(&'a self, _: &'a str, _: CallCommand) -> CommandFuture<'a> {
-        Box::pin(async { Err(CommandError::NoSuchCall) })
-    }
-    fn attended_transfer<'a>(
-        &'a self,
-        _: (&'a str, CallSide),
-        _: (&'a str, CallSide),
-    ) -> CommandFuture<'a> {
-        Box::pin(async { Err(CommandError::NoSuchCall) })
-    }
-    fn has_call(&self, _: &str) -> bool {
-        false
-    }
-    fn originate(&self, _: Originate) -> Result<String, CommandError> {
-        Err(CommandError::ShuttingDown)
-    }
-    fn call_events(&self) -> tokio::sync::broadcast::Receiver<CallEvent> {
-        tokio::sync::broadcast::channel(1).1
-    }
+    common::no_call_control!();
 }
 
 /// 25 records a minute apart from 2025-03-14T00:00:00Z: even ones

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
+mod common;
+
 use futures_util::StreamExt;
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -15,11 +17,9 @@ use tokio_tungstenite::tungstenite::http::header::AUTHORIZATION;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{WebSocketStream, client_async};
-use trunkline_api::{Api, ApiConfig, ApiKey, CommandFuture, EventHub, Pbx, Scope, SipTables};
+use trunkline_api::{Api, ApiConfig, ApiKey, EventHub, Pbx, Scope, SipTables};
 use trunkline_cdr::SqliteCdrStore;
-use trunkline_engine::{
-    ActiveCall, CallCommand, CallEvent, CallSide, CommandError, EngineStats, Originate, TrunkStatus,
-};
+use trunkline_engine::{ActiveCall, CallEvent, EngineStats, TrunkStatus};
 
 const KEY: &str = "events-read-key-0123456789";
 
@@ -48,25 +48,7 @@ impl Pbx for Quiet {
     fn sip_tables(&self) -> SipTables {
         SipTables::default()
     }
-    fn command<'a>(&'a self, _: &'a str, _: CallCommand) -> CommandFuture<'a> {
-        Box::pin(async { Err(CommandError::NoSuchCall) })
-    }
-    fn attended_transfer<'a>(
-        &'a self,
-        _: (&'a str, CallSide),
-        _: (&'a str, CallSide),
-    ) -> CommandFuture<'a> {
-        Box::pin(async { Err(CommandError::NoSuchCall) })
-    }
-    fn has_call(&self, _: &str) -> bool {
-        false
-    }
-    fn originate(&self, _: Originate) -> Result<String, CommandError> {
-        Err(CommandError::ShuttingDown)
-    }
-    fn call_events(&self) -> tokio::sync::broadcast::Receiver<CallEvent> {
-        tokio::sync::broadcast::channel(1).1
-    }
+    common::no_call_control!();
 }
 
 /// The API with `hub` on a free loopback port.
