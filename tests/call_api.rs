@@ -5,7 +5,9 @@
 //! each command's events and exactly one `Ended`; bad requests get the
 //! standard error codes; the REST command route answers with its codes.
 //! Then the same with baresip phones, which must hear each other after
-//! each step.
+//! each step (baresip takes the blind transfer's REFER and calls the
+//! target itself). Last, a pjsua2 (pjsip) phone carries out an attended
+//! transfer by REFER with Replaces.
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
@@ -395,4 +397,121 @@ async fn json_rpc_drives_baresip_phones_through_a_call_and_both_transfers() {
         stored.iter().all(|r| r.disposition.as_str() == "ANSWERED"),
         "{stored:?}"
     );
+}
+
+/// A pjsua2 phone (`tests/pjsua/phone.py`, pjsip from PyPI's
+/// pjsua2-python in `.ci/setup`'s virtual environment): it answers every
+/// call and carries out REFERs, `Replaces` included; what it does comes
+/// as lines.
+struct Pjsua {
+    _process: trunkline_testkit::Reaped,
+    lines: std::sync::mpsc::Receiver<String>,
+    said: Vec<String>,
+}
+
+impl Pjsua {
+    fn start(pbx: &Pbx, user: &str, password: &str) -> Pjsua {
+        let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+        let python = home
+            .unwrap_or_default()
+            .join(".local/share/trunkline/venv/bin/python");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/pjsua/phone.py");
+        let port = trunkline_testkit::free_port();
+        let mut process = trunkline_testkit::Reaped::spawn(
+            std::process::Command::new(python)
+                .arg(script)
+                .args([user, password, &pbx.sip_port.to_string(), &port.to_string()])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped()),
+        );
+        let (send, lines) = std::sync::mpsc::channel();
+        let out = process.lines();
+        std::thread::spawn(move || {
+            for line in out.map_while(Result::ok) {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Pjsua {
+            _process: process,
+            lines,
+            said: Vec::new(),
+        }
+    }
+
+    /// The next line that `wanted` (within the limit).
+    fn expect(&mut self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + LIMIT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.said.push(line.clone());
+                    if wanted(&line) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("pjsua never said {what}: {:#?}", self.said),
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pjsua_phone_carries_out_an_attended_transfer_by_refer_with_replaces() {
+    let pbx = Pbx::start(&config());
+    let mut rpc = connect(&pbx, Some(CONTROL_KEY)).await.unwrap();
+    let mut pjsua = Pjsua::start(&pbx, "1001", "first-secret");
+    let registered = pjsua.expect("its registration", |l| l.starts_with("registration"));
+    assert_eq!(registered, "registration 200");
+    let transferor = phone(&pbx, "1002", "second-secret", "uas_controlled.xml");
+    let replaced = phone(&pbx, "1003", "third-secret", "uas_controlled.xml");
+    let joined = phone(&pbx, "1004", "fourth-secret", "uas_controlled.xml");
+
+    // Call A: 1001 (pjsua) and 1002; call B: 1003 and 1004.
+    let (first, call_a) = rpc.start_call(1, "1001", "1002").await;
+    let confirmed = |l: &str| l.starts_with("call ") && l.ends_with(" CONFIRMED");
+    let talking = pjsua.expect("call A confirmed", confirmed);
+    let (second, call_b) = rpc.start_call(2, "1003", "1004").await;
+    // pjsua is sent a REFER whose Refer-To replaces 1003's dialog of call
+    // B; its INVITE with Replaces takes 1003's place, 1003 and 1002 are
+    // let go, and call A ends.
+    let attended = json!({"callid_a": call_a, "leg_a": "caller", "callid_b": call_b,
+                          "leg_b": "callee", "destination": "sip:1004@127.0.0.1"});
+    let attended = rpc.command(3, "CallAttendedTransfer", attended).await;
+    let refer = pjsua.expect("a REFER", |l| l.starts_with("refer "));
+    assert!(refer.contains("Replaces="), "{refer}");
+    // Its own new call, the one that replaces.
+    let replacing = pjsua.expect("the replacing call confirmed", confirmed);
+    assert_ne!(replacing, talking);
+    let progress = rpc.ended(&attended).await;
+    assert_eq!(
+        progress.first().map(String::as_str),
+        Some("TRANSFER_TRYING")
+    );
+    assert_eq!(progress.last().map(String::as_str), Some("TRANSFER_ACCEPT"));
+    let first_end = rpc.ended(&first).await;
+    assert_eq!(first_end.last().map(String::as_str), Some("CALL_END"));
+    for (name, mut phone) in [("1002", transferor), ("1003", replaced)] {
+        let code = tokio::task::block_in_place(|| phone.exit_code(LIMIT));
+        assert_eq!(code, Some(0), "{name} was let go: {}", pbx.log());
+    }
+    let active = pbx.json_as("/console/calls/active", READ_KEY);
+    let calls = active["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 1, "{active}");
+    assert_eq!(calls[0]["call_id"], call_b.as_str());
+    assert_eq!(
+        (calls[0]["caller"].as_str(), calls[0]["callee"].as_str()),
+        (Some("1001"), Some("1004"))
+    );
+
+    // Call B goes on between pjsua and 1004 until it is ended.
+    let end = rpc.command(4, "CallEnd", json!({"callid": call_b})).await;
+    assert_eq!(rpc.ended(&end).await, ["CALL_END"]);
+    rpc.ended(&second).await;
+    tokio::task::block_in_place(|| phones_done(&pbx, vec![("1004", joined)]));
+    let stored = records(&pbx);
+    let record = stored.iter().find(|r| r.call_id == call_a).unwrap();
+    assert_eq!(record.hangup.reason.as_deref(), Some("transferred"));
 }

@@ -15,7 +15,7 @@
 //! ← {"jsonrpc":"2.0","method":"Ended","params":{"cmd_id":"…"}}
 //! ```
 
-use crate::{ApiError, Pbx, Shared};
+use crate::{ApiError, CommandFuture, Pbx, Shared};
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -331,18 +331,9 @@ async fn run(
             blind_transfer(pbx, transfer, side, progress, events).await;
         }
         Request::Attended { a, b, destination } => {
-            let outcome = pbx.attended_transfer((&a.0, a.1), (&b.0, b.1)).await;
-            let data = if outcome.is_ok() {
-                "TRANSFER_ACCEPT"
-            } else {
-                "TRANSFER_FAILED"
-            };
-            let params = json!({"data": data, "call_id": a.0, "destination": destination});
-            progress.send("Event", params).await;
-            match outcome {
-                Ok(()) => progress.ended().await,
-                Err(e) => progress.failed(&e).await,
-            }
+            let done = pbx.attended_transfer((&a.0, a.1), (&b.0, b.1));
+            let followed = (a.0.as_str(), destination.as_str());
+            follow_transfer(&*pbx, followed, done, &progress, events).await;
         }
     }
 }
@@ -431,6 +422,26 @@ async fn blind_transfer(
     transfer: BlindTransfer,
     side: CallSide,
     progress: Progress,
+    events: broadcast::Receiver<CallEvent>,
+) {
+    let command = CallCommand::Transfer {
+        side,
+        target: transfer.destination.clone(),
+    };
+    let done = pbx.command(&transfer.callid, command);
+    let followed = (transfer.callid.as_str(), transfer.destination.as_str());
+    follow_transfer(&*pbx, followed, done, &progress, events).await;
+}
+
+/// Reports a transfer of the call `callid` to `destination` while `done`
+/// carries it out: its progress (`TRANSFER_TRYING`, `TRANSFER_RINGING`)
+/// as the call's events tell it, then `TRANSFER_ACCEPT` and `Ended`, or
+/// `TRANSFER_FAILED` and the error.
+async fn follow_transfer(
+    pbx: &dyn Pbx,
+    (callid, destination): (&str, &str),
+    done: CommandFuture<'_>,
+    progress: &Progress,
     mut events: broadcast::Receiver<CallEvent>,
 ) {
     // The events name the call by its first Call-ID; the client may have
@@ -438,23 +449,22 @@ async fn blind_transfer(
     let primary = pbx
         .active_calls()
         .into_iter()
-        .find(|c| c.call_id == transfer.callid || c.id.as_str() == transfer.callid)
+        .find(|c| c.call_id == callid || c.id.as_str() == callid)
         .map(|c| c.call_id);
     let ours = |event: &CallEvent| match event {
         CallEvent::Transferred {
             call_id, target, ..
         } => match &primary {
             Some(primary) => call_id == primary,
-            None => *target == transfer.destination,
+            None => target == destination,
         },
         _ => false,
     };
-    let command = CallCommand::Transfer {
-        side,
-        target: transfer.destination.clone(),
+    let report = |data: &'static str| {
+        let params = json!({"data": data, "call_id": callid, "destination": destination});
+        progress.send("Event", params)
     };
     let outcome = {
-        let done = pbx.command(&transfer.callid, command);
         tokio::pin!(done);
         loop {
             tokio::select! {
@@ -465,7 +475,7 @@ async fn blind_transfer(
                         && p != TransferProgress::Answered
                         && p != TransferProgress::Failed
                     {
-                        progress.event(transfer_data(p), &transfer.callid).await;
+                        report(transfer_data(p)).await;
                     }
                 }
             }
@@ -473,11 +483,11 @@ async fn blind_transfer(
     };
     match outcome {
         Ok(()) => {
-            progress.event("TRANSFER_ACCEPT", &transfer.callid).await;
+            report("TRANSFER_ACCEPT").await;
             progress.ended().await;
         }
         Err(e) => {
-            progress.event("TRANSFER_FAILED", &transfer.callid).await;
+            report("TRANSFER_FAILED").await;
             progress.failed(&e).await;
         }
     }
