@@ -21,7 +21,7 @@ mod originate;
 mod refer;
 mod transfer;
 
-pub(crate) use join::{HandedLeg, Joining};
+pub(crate) use join::{Handed, HandedLeg, Joining};
 use refer::{Abilities, Referral};
 pub(crate) use refer::{ReferOrder, Replacing};
 
@@ -252,6 +252,9 @@ struct Call<L, U> {
     referral: Option<Referral>,
     /// The dialogs we sent REFERs in: their NOTIFYs are ours.
     referred: Vec<DialogId>,
+    /// The dialog of a phone whose own REFER asked for the transfer under
+    /// way: it hears how it ends.
+    asker: Option<DialogId>,
 }
 
 /// The first call-level details every call starts from.
@@ -503,6 +506,7 @@ where
             abilities,
             referral: None,
             referred: Vec::new(),
+            asker: None,
         }
     }
 
@@ -1311,6 +1315,15 @@ where
                             None => continue,
                         }
                     }
+                    if request.method() == Some(&Method::Refer) {
+                        if let Some(end) = self
+                            .refer_asked(tx, &request, from, &mut dialogs, inputs)
+                            .await
+                        {
+                            return end;
+                        }
+                        continue;
+                    }
                     let to = dialogs[slot(from.other())].clone();
                     if request.method() == Some(&Method::Bye) {
                         self.engine.reply(tx, &request, StatusCode::OK);
@@ -1359,8 +1372,8 @@ where
                         return end;
                     }
                 }
-                CallInput::HandOver { side, done } => {
-                    if let Some(end) = self.hand_over(&mut dialogs, side, done).await {
+                CallInput::HandOver { party, done } => {
+                    if let Some(end) = self.hand_over(&mut dialogs, party, done).await {
                         return end;
                     }
                 }

@@ -354,7 +354,7 @@ enum CallInput {
     Command(control::Order),
     /// Let this party go to another call (an attended transfer).
     HandOver {
-        side: CallSide,
+        party: call::Handed,
         done: tokio::sync::oneshot::Sender<Result<call::HandedLeg, CommandError>>,
     },
     /// Take a party another call let go.
@@ -587,7 +587,8 @@ where
         }
         // The phone does not take it: the B2BUA joins the calls.
         let (done, handed) = tokio::sync::oneshot::channel();
-        b.send(CallInput::HandOver { side: side_b, done })
+        let party = call::Handed::Side(side_b);
+        b.send(CallInput::HandOver { party, done })
             .await
             .map_err(|_| CommandError::NoSuchCall)?;
         let leg = handed.await.unwrap_or(Err(CommandError::Ended))?;

@@ -106,6 +106,13 @@ async fn three_phones(ports: u16) -> (Pbx, broadcast::Receiver<CallEvent>, [Phon
     (pbx, events, [alice, bob, carol])
 }
 
+/// `caller` hangs up `dialog`, and `callee` gets the BYE.
+async fn hang_up(caller: &Phone, dialog: &DialogId, callee: &mut Phone) {
+    let mut bye = caller.hang_up(dialog);
+    callee.answer_in_dialog(Method::Bye).await;
+    assert_eq!(final_of(&mut bye).await.0.status(), Some(StatusCode::OK));
+}
+
 /// 1001 (able to take REFER) calls 1002, who answers; the call's id, the
 /// caller's 200 and dialog.
 async fn able_call(alice: &Phone, bob: &mut Phone) -> (String, Message, DialogId) {
@@ -170,9 +177,7 @@ async fn a_phone_that_takes_refer_calls_the_transfer_target_itself() {
 
     // The new call is Alice's own, through the relay.
     media_reaches(&alice, media_of(&ok), &carol);
-    let mut bye = alice.hang_up(&new_dialog);
-    carol.answer_in_dialog(Method::Bye).await;
-    assert_eq!(final_of(&mut bye).await.0.status(), Some(StatusCode::OK));
+    hang_up(&alice, &new_dialog, &mut carol).await;
     idle(&pbx.engine).await;
 }
 
@@ -266,12 +271,143 @@ async fn an_attended_transfer_refers_with_replaces() {
         ("1001", "1003"),
         "call B lists Alice in Bob's place"
     );
-    let mut bye = alice.hang_up(&new_dialog);
-    carol.answer_in_dialog(Method::Bye).await;
-    assert_eq!(final_of(&mut bye).await.0.status(), Some(StatusCode::OK));
+    hang_up(&alice, &new_dialog, &mut carol).await;
     assert_eq!(next_ended(&mut events).await.0, "ANSWERED");
     idle(&pbx.engine).await;
     let records = stored(&pbx);
     let transferred = records.iter().find(|r| r.call_id == first).unwrap();
     assert_eq!(transferred.hangup.reason.as_deref(), Some("transferred"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phones_own_refer_is_carried_out_by_the_pbx() {
+    let (pbx, mut events, [alice, mut bob, mut carol]) = three_phones(33300).await;
+    // Neither Alice nor Bob says it takes REFER.
+    let (mut invite, _) = alice.call("1002", alice.sdp("sendrecv")).await;
+    let (tx, offer) = bob.incoming().await;
+    let bob_dialog = bob.answer(tx, &offer, StatusCode::OK, Some(bob.sdp("sendrecv")));
+    let (ok, alice_dialog) = alice.answered(&mut invite).await;
+
+    // Bob transfers Alice to 1003 with a REFER of his own.
+    let refer = bob
+        .endpoint
+        .request_in_dialog(&bob_dialog, Method::Refer)
+        .unwrap()
+        .header(HeaderName::ReferTo, format!("<sip:1003@{}>", pbx.addr))
+        .build()
+        .unwrap();
+    let mut referred = bob.endpoint.send_in_dialog(&bob_dialog, refer).unwrap();
+    assert_eq!(
+        final_of(&mut referred).await.0.status(),
+        Some(StatusCode::ACCEPTED)
+    );
+    let trying = bob.answer_in_dialog(Method::Notify).await;
+    assert_eq!(trying.body().as_ref(), b"SIP/2.0 100 Trying\r\n");
+    // The PBX rings 1003 with what Bob was sent; once it answers, Bob
+    // hears it worked, then gets his BYE.
+    let (tx, offer) = carol.incoming().await;
+    carol.answer(tx, &offer, StatusCode::OK, Some(carol.sdp("sendrecv")));
+    let done = bob.answer_in_dialog(Method::Notify).await;
+    assert_eq!(done.body().as_ref(), b"SIP/2.0 200 OK\r\n");
+    assert!(
+        done.subscription_state()
+            .is_some_and(|s| s.value() == "terminated")
+    );
+    bob.answer_in_dialog(Method::Bye).await;
+    assert_eq!(
+        transfer_progress(&mut events).await.last(),
+        Some(&TransferProgress::Answered)
+    );
+    media_reaches(&alice, media_of(&ok), &carol);
+    hang_up(&alice, &alice_dialog, &mut carol).await;
+    idle(&pbx.engine).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phones_own_attended_transfer_joins_its_two_calls() {
+    let (pbx, mut events, [alice, mut bob, mut carol]) = three_phones(33400).await;
+    // Call A: Alice and Bob; call B: Bob and Carol. Alice does not take
+    // REFER, so the PBX joins the calls itself.
+    let (mut invite, call_a) = alice.call("1002", alice.sdp("sendrecv")).await;
+    let (tx, offer) = bob.incoming().await;
+    let bob_in_a = bob.answer(tx, &offer, StatusCode::OK, Some(bob.sdp("sendrecv")));
+    let (ok, alice_dialog) = alice.answered(&mut invite).await;
+    let (mut invite, call_b) = bob.call("1003", bob.sdp("sendrecv")).await;
+    let (tx, carol_offer) = carol.incoming().await;
+    carol.answer(
+        tx,
+        &carol_offer,
+        StatusCode::OK,
+        Some(carol.sdp("sendrecv")),
+    );
+    let (_, bob_in_b) = bob.answered(&mut invite).await;
+
+    // Bob's REFER in call A replaces his dialog of call B (RFC 3891: the
+    // to-tag is the PBX's).
+    let replaces = format!(
+        "{}%3Bto-tag%3D{}%3Bfrom-tag%3D{}",
+        bob_in_b.call_id.replace('@', "%40"),
+        bob_in_b.remote_tag,
+        bob_in_b.local_tag
+    );
+    let refer = bob
+        .endpoint
+        .request_in_dialog(&bob_in_a, Method::Refer)
+        .unwrap()
+        .header(
+            HeaderName::ReferTo,
+            format!("<sip:1003@{DOMAIN}?Replaces={replaces}>"),
+        )
+        .build()
+        .unwrap();
+    let mut referred = bob.endpoint.send_in_dialog(&bob_in_a, refer).unwrap();
+    assert_eq!(
+        final_of(&mut referred).await.0.status(),
+        Some(StatusCode::ACCEPTED)
+    );
+    // Bob hears 100, then 200 in call A, and is hung up in both calls, in
+    // whatever order they come.
+    let (mut sipfrags, mut byes) = (Vec::new(), Vec::new());
+    while byes.len() < 2 {
+        let event = timeout(LIMIT, bob.events.recv()).await.unwrap().unwrap();
+        let EndpointEvent::Request {
+            tx: Some(tx),
+            request,
+            dialog: Some(dialog),
+            ..
+        } = event
+        else {
+            continue;
+        };
+        let ok = request.response_to(StatusCode::OK).build().unwrap();
+        bob.endpoint.respond(tx, &ok).unwrap();
+        match request.method() {
+            Some(Method::Notify) => sipfrags.push(request.body().clone()),
+            Some(Method::Bye) => byes.push(dialog),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        sipfrags,
+        [&b"SIP/2.0 100 Trying\r\n"[..], &b"SIP/2.0 200 OK\r\n"[..]]
+    );
+    assert!(byes.contains(&bob_in_a) && byes.contains(&bob_in_b));
+    // Alice and Carol talk; call A goes on, call B is over.
+    media_reaches(&alice, media_of(&ok), &carol);
+    media_reaches(&carol, media_of(&carol_offer), &alice);
+    loop {
+        match timeout(LIMIT, events.recv()).await.unwrap().unwrap() {
+            CallEvent::Ended { call_id, .. } if call_id == call_b => break,
+            _ => continue,
+        }
+    }
+    let joined = pbx.engine.active_calls();
+    assert_eq!(joined.len(), 1);
+    assert_eq!(joined[0].call_id, call_a);
+    assert_eq!(
+        (joined[0].caller.as_str(), joined[0].callee.as_str()),
+        ("1001", "1003")
+    );
+    hang_up(&alice, &alice_dialog, &mut carol).await;
+    idle(&pbx.engine).await;
 }

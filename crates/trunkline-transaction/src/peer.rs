@@ -38,17 +38,20 @@ impl Transport {
         }
     }
 
+    /// Every transport.
+    pub const ALL: [Transport; 5] = [
+        Transport::Udp,
+        Transport::Tcp,
+        Transport::Tls,
+        Transport::Ws,
+        Transport::Wss,
+    ];
+
     /// The transport a Via or `transport=` parameter names, any case.
     pub fn parse(token: &str) -> Option<Transport> {
-        [
-            Transport::Udp,
-            Transport::Tcp,
-            Transport::Tls,
-            Transport::Ws,
-            Transport::Wss,
-        ]
-        .into_iter()
-        .find(|t| t.as_str().eq_ignore_ascii_case(token))
+        Transport::ALL
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(token))
     }
 }
 

@@ -3,7 +3,7 @@
 //! the phone takes media, its relay session) and ends; the call that
 //! takes it hangs up its own other party and connects the two.
 
-use super::{Abilities, Call, leg_of, slot};
+use super::{Abilities, Call, leg_in, leg_of, slot};
 use crate::anchor;
 use crate::control::{CallSide, CommandError};
 use crate::{CallEvent, TransferProgress};
@@ -35,6 +35,16 @@ pub(crate) struct HandedLeg {
     abilities: Abilities,
 }
 
+/// Which party a call is asked to hand over.
+#[derive(Debug)]
+pub(crate) enum Handed {
+    /// This one.
+    Side(CallSide),
+    /// The one whose dialog is not this (an attended transfer's
+    /// `Replaces` names the transferor's dialog).
+    Not(DialogId),
+}
+
 /// A handed-over party on its way to the call that takes it.
 #[derive(Debug)]
 pub(crate) struct Joining {
@@ -61,11 +71,14 @@ where
     pub(super) async fn hand_over(
         &mut self,
         dialogs: &mut [Option<DialogId>; 2],
-        side: CallSide,
+        party: Handed,
         done: oneshot::Sender<Result<HandedLeg, CommandError>>,
     ) -> Option<(HangupCause, Side)> {
-        let kept = leg_of(side);
-        let Some(dialog) = dialogs[slot(kept)].take() else {
+        let kept = match party {
+            Handed::Side(side) => Some(leg_of(side)),
+            Handed::Not(dialog) => leg_in(dialogs, &dialog).map(Leg::other),
+        };
+        let Some((kept, dialog)) = kept.and_then(|k| Some((k, dialogs[slot(k)].take()?))) else {
             let _ = done.send(Err(CommandError::WrongState("without that party")));
             return None;
         };
@@ -117,6 +130,8 @@ where
             return;
         };
         if let Some(old) = dialogs[slot(other)].take() {
+            // A transferor whose own REFER asked for this hears it first.
+            self.tell_asker(200).await;
             self.bye(&old).await;
         }
         self.register(&leg.dialog);

@@ -108,6 +108,49 @@ pub(crate) fn replaced_dialog(invite: &Message) -> Option<DialogId> {
     })
 }
 
+/// The dialog a Refer-To's `Replaces` header names (its URI headers,
+/// `%`-escaped, RFC 3891 §3: `to-tag` is our tag).
+fn replaces_in(headers: &str) -> Option<DialogId> {
+    let value = headers.split('&').find_map(|h| {
+        h.strip_prefix("Replaces=")
+            .or_else(|| h.strip_prefix("replaces="))
+    })?;
+    let value = unescape(value)?;
+    let mut parts = value.split(';');
+    let call_id = parts.next()?.trim();
+    let (mut local, mut remote) = (None, None);
+    for param in parts {
+        match param.trim().split_once('=') {
+            Some(("to-tag", tag)) => local = Some(tag.to_owned()),
+            Some(("from-tag", tag)) => remote = Some(tag.to_owned()),
+            _ => {}
+        }
+    }
+    Some(DialogId {
+        call_id: call_id.to_owned().into(),
+        local_tag: local?.into(),
+        remote_tag: remote?.into(),
+    })
+}
+
+/// `%XX` escapes undone; `None` for a bad escape or text that is not
+/// UTF-8.
+fn unescape(text: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut rest = text.as_bytes();
+    while let Some((&byte, tail)) = rest.split_first() {
+        if byte == b'%' {
+            let hex = std::str::from_utf8(tail.get(..2)?).ok()?;
+            bytes.push(u8::from_str_radix(hex, 16).ok()?);
+            rest = &tail[2..];
+        } else {
+            bytes.push(byte);
+            rest = tail;
+        }
+    }
+    String::from_utf8(bytes).ok()
+}
+
 /// The final status in a NOTIFY's `message/sipfrag` status line.
 fn sipfrag_status(notify: &Message) -> Option<u16> {
     let body = std::str::from_utf8(notify.body()).ok()?;
@@ -256,6 +299,7 @@ where
     /// The transferee reached the target: both our parties hang up, and
     /// the call ends here (the transferee's new call goes on).
     async fn referred_away(&mut self, dialogs: &mut [Option<DialogId>; 2]) -> (HangupCause, Side) {
+        self.tell_asker(200).await;
         if let Some(referral) = self.referral.take() {
             self.transfer_event(
                 referral.side,
@@ -280,6 +324,7 @@ where
         status: u16,
     ) -> Option<(HangupCause, Side)> {
         let referral = self.referral.take()?;
+        self.tell_asker(status).await;
         self.transfer_event(
             referral.side,
             &referral.target,
@@ -300,6 +345,153 @@ where
             self.bye(&dialog).await;
         }
         Some((HangupCause::NormalClearing, side_of(kept.other())))
+    }
+
+    /// A REFER from the phone on `from` (RFC 3515): the PBX transfers
+    /// the other party to its Refer-To itself, as a blind transfer of the
+    /// API would (by REFER to that party's phone when it takes one, else
+    /// by ringing the target), and tells the phone how it goes in NOTIFYs
+    /// of `message/sipfrag`. `Some` once that ended the call.
+    pub(super) async fn refer_asked(
+        &mut self,
+        tx: ServerTxId,
+        request: &Message,
+        from: Leg,
+        dialogs: &mut [Option<DialogId>; 2],
+        inputs: &mut tokio::sync::mpsc::Receiver<crate::CallInput>,
+    ) -> Option<(HangupCause, Side)> {
+        let target = request.refer_to().map(|r| r.uri().as_str().to_owned());
+        let Some(target) = target else {
+            let refusal = request
+                .response_to(StatusCode::BAD_REQUEST)
+                .reason("Missing Refer-To")
+                .build();
+            if let Ok(refusal) = refusal {
+                self.engine.send_response(tx, &refusal);
+            }
+            return None;
+        };
+        let busy = self.referral.is_some() || self.asker.is_some();
+        if busy || dialogs[slot(from.other())].is_none() {
+            self.engine.reply(tx, request, StatusCode::REQUEST_PENDING);
+            return None;
+        }
+        let side = side_of_call(from.other());
+        if let Some((_, headers)) = target.split_once('?') {
+            // An attended transfer: the phone's other call is named by
+            // the dialog its Refer-To replaces.
+            let Some(replaced) = replaces_in(headers) else {
+                self.engine.reply(tx, request, StatusCode::NOT_IMPLEMENTED);
+                return None;
+            };
+            let other_call = self
+                .engine
+                .shared
+                .by_dialog
+                .get(&replaced)
+                .map(|c| c.clone());
+            let Some(other_call) = other_call.filter(|_| !self.dialogs.contains(&replaced)) else {
+                let status = StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST;
+                self.engine.reply(tx, request, status);
+                return None;
+            };
+            self.accept_refer(tx, request, dialogs[slot(from)].clone())
+                .await;
+            self.join_asked(dialogs, side, (&target, replaced), other_call)
+                .await;
+            return None;
+        }
+        self.accept_refer(tx, request, dialogs[slot(from)].clone())
+            .await;
+        // The outcome goes to the asking phone, not to an API client.
+        let (done, _) = oneshot::channel();
+        let Err(_) = self.refer_transfer(dialogs, side, &target, done).await else {
+            // The transferee's NOTIFYs finish it.
+            return None;
+        };
+        let (outcome, ended) = self.transfer(dialogs, side, &target, inputs).await;
+        if let Err(e) = outcome {
+            self.tell_asker(e.sip_status().unwrap_or(480)).await;
+        }
+        ended
+    }
+
+    /// Accepts a phone's REFER (202) and tells it the transfer is tried.
+    async fn accept_refer(&mut self, tx: ServerTxId, request: &Message, asker: Option<DialogId>) {
+        self.engine.reply(tx, request, StatusCode::ACCEPTED);
+        self.asker = asker;
+        self.tell_asker(100).await;
+    }
+
+    /// A phone's attended transfer: its other party (`side`) takes the
+    /// place of the phone's dialog `replaced` in `other_call`: by REFER
+    /// with that `Replaces` when its phone can, else by the B2BUA, which
+    /// takes the party that stays there into this call.
+    async fn join_asked(
+        &mut self,
+        dialogs: &mut [Option<DialogId>; 2],
+        side: CallSide,
+        (target, replaced): (&str, DialogId),
+        other_call: tokio::sync::mpsc::Sender<crate::CallInput>,
+    ) {
+        let (done, _) = oneshot::channel();
+        let referred = self
+            .refer(dialogs, side, ("transfer", target), Some(&replaced), done)
+            .await;
+        if referred.is_ok() {
+            // The transferee's NOTIFYs finish it.
+            return;
+        }
+        let (done, handed) = oneshot::channel();
+        let party = super::Handed::Not(replaced);
+        let asked = other_call.send(crate::CallInput::HandOver { party, done });
+        let leg = match asked.await {
+            Ok(()) => handed.await.unwrap_or(Err(CommandError::Ended)),
+            Err(_) => Err(CommandError::NoSuchCall),
+        };
+        let outcome = match leg {
+            Ok(leg) => {
+                let (done, joined) = oneshot::channel();
+                self.take_over(dialogs, super::Joining { side, leg, done })
+                    .await;
+                joined.await.unwrap_or(Err(CommandError::Ended))
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = outcome {
+            self.tell_asker(e.sip_status().unwrap_or(481)).await;
+        }
+    }
+
+    /// Tells the phone whose REFER asked for the transfer how it goes: a
+    /// NOTIFY of the implicit subscription (RFC 3515 §2.4.4) with the
+    /// status line as `message/sipfrag`; a final status ends it.
+    pub(super) async fn tell_asker(&mut self, status: u16) {
+        let Some(dialog) = self.asker.clone() else {
+            return;
+        };
+        let state = if status >= 200 {
+            self.asker = None;
+            "terminated;reason=noresource"
+        } else {
+            "active;expires=60"
+        };
+        let reason = StatusCode::new(status).map_or("", StatusCode::reason);
+        let endpoint = self.engine.shared.endpoint.clone();
+        let notify = endpoint
+            .request_in_dialog(&dialog, Method::Notify)
+            .map(|b| {
+                b.header(HeaderName::Event, "refer")
+                    .header(HeaderName::SubscriptionState, state)
+                    .body("message/sipfrag", format!("SIP/2.0 {status} {reason}\r\n"))
+            })
+            .and_then(|b| b.build().map_err(trunkline_transaction::Error::Build));
+        // The phone may have hung up already: nothing to tell then.
+        let Ok(notify) = notify else { return };
+        if let Ok(mut client) = endpoint.send_in_dialog(&dialog, notify) {
+            let limit = self.engine.shared.config.request_timeout;
+            let _ = tokio::time::timeout(limit, client.final_response()).await;
+        }
     }
 
     /// An attended transfer: the REFER with `Replaces`, or `false` on
@@ -500,10 +692,15 @@ mod tests {
     }
 
     #[test]
-    fn a_replaces_value_is_escaped_for_the_refer_to_uri() {
+    fn a_replaces_value_is_escaped_for_the_refer_to_uri_and_read_back() {
+        let escaped = escape_header_value("a@b;to-tag=1;from-tag=2");
+        assert_eq!(escaped, "a%40b%3Bto-tag%3D1%3Bfrom-tag%3D2");
+        let dialog = replaces_in(&format!("Replaces={escaped}")).unwrap();
         assert_eq!(
-            escape_header_value("a@b;to-tag=1;from-tag=2"),
-            "a%40b%3Bto-tag%3D1%3Bfrom-tag%3D2"
+            (&*dialog.call_id, &*dialog.local_tag, &*dialog.remote_tag),
+            ("a@b", "1", "2")
         );
+        assert_eq!(replaces_in("Replaces=a%4"), None);
+        assert_eq!(replaces_in("Replaces=a%3Bto-tag%3D1"), None);
     }
 }

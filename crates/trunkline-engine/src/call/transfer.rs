@@ -11,7 +11,7 @@ use trunkline_media::relay::Leg;
 use trunkline_media::sdp::Sdp;
 use trunkline_registrar::{Locator, UserBackend};
 use trunkline_sip::{Method, StatusCode};
-use trunkline_transaction::{DialogId, Peer};
+use trunkline_transaction::{DialogId, Peer, Transport};
 
 /// What a transfer did: the command's outcome, and how the call ended
 /// if it ended meanwhile.
@@ -170,13 +170,7 @@ where
             let address = crate::SipAddress::parse(target)
                 .map_err(|e| CommandError::Invalid(format!("target: {e}")))?;
             match address.user() {
-                Some(user)
-                    if address
-                        .host()
-                        .eq_ignore_ascii_case(&self.engine.shared.config.domain) =>
-                {
-                    user.to_owned()
-                }
+                Some(user) if self.is_own_host(address.host()) => user.to_owned(),
                 _ => return Ok(None),
             }
         } else {
@@ -188,6 +182,23 @@ where
             ));
         }
         Ok(Some(number))
+    }
+
+    /// Whether `host` names this PBX: its domain, or an address it
+    /// listens on.
+    fn is_own_host(&self, host: &str) -> bool {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.eq_ignore_ascii_case(&self.engine.shared.config.domain) {
+            return true;
+        }
+        let Ok(ip) = host.parse::<std::net::IpAddr>() else {
+            return false;
+        };
+        let endpoint = &self.engine.shared.endpoint;
+        Transport::ALL
+            .into_iter()
+            .filter_map(|transport| endpoint.local_addr(transport))
+            .any(|local| local.ip() == ip)
     }
 
     /// A request or command while the target rings; `Some` if it ended
@@ -322,6 +333,9 @@ where
             }
             (_, None) => {}
         }
+        // A phone that asked for this transfer is the one replaced: it
+        // hears it worked before its BYE.
+        self.tell_asker(200).await;
         if let Some(old) = dialogs[slot(replaced)].take() {
             self.bye(&old).await;
         }
