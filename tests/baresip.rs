@@ -6,6 +6,9 @@
 //! says ANSWERED; the recording has the caller's tone on the left and the
 //! callee's on the right.
 //!
+//! Then a phone transfers its caller with its own REFER, and the caller
+//! hears the target.
+//!
 //! The registrar offers MD5 only: baresip 1.0 gives up on a challenge that
 //! also offers SHA-256 (see trunkline-registrar's baresip test).
 
@@ -112,4 +115,49 @@ fn two_baresip_phones_hear_each_other_through_trunkline() {
         (callee - 1000.0).abs() < 20.0,
         "right channel at {callee} Hz"
     );
+}
+
+/// A phone transfers its caller with its own REFER (baresip's
+/// `transfer`): the PBX carries it out, by REFER to the caller's baresip,
+/// which calls the target itself; the caller then hears the target.
+#[test]
+fn a_baresip_phone_transfers_its_caller_with_its_own_refer() {
+    let pbx = Pbx::start(&format!(
+        "{}\n[[extensions]]\nnumber = \"1003\"\npassword = \"third-secret\"\n",
+        config()
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let start = |user, password, hz, answer| {
+        Phone::start(dir.path(), user, password, pbx.sip_port, hz, answer)
+    };
+    let alice = start("1001", "first-secret", 400.0, false);
+    let bob = start("1002", "second-secret", 1000.0, true);
+    let _carol = start("1003", "third-secret", 700.0, true);
+    wait_for(&pbx, "registrations", 3);
+
+    alice.command("dial", &format!("sip:1002@127.0.0.1:{}", pbx.sip_port));
+    wait_for(&pbx, "active_calls", 1);
+    let (heard, _) = alice.hears_during(Duration::from_secs(3));
+    assert!((heard - 1000.0).abs() < 20.0, "1001 hears {heard} Hz");
+    bob.command("transfer", &format!("sip:1003@127.0.0.1:{}", pbx.sip_port));
+    // The first call ends, 1001's own call to 1003 goes on.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let store = SqliteCdrStore::open(pbx.data().join("cdr.sqlite")).unwrap();
+    let first = loop {
+        let records = store.query(&CdrQuery::default()).unwrap().records;
+        if let Some(first) = records.into_iter().next() {
+            break first;
+        }
+        assert!(Instant::now() < deadline, "{}", pbx.log());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(first.hangup.reason.as_deref(), Some("transferred"));
+    wait_for(&pbx, "active_calls", 1);
+    let (heard, level) = alice.hears_during(Duration::from_secs(3));
+    assert!(
+        (heard - 700.0).abs() < 20.0 && level > 2000.0,
+        "1001 hears {heard} Hz at {level}"
+    );
+    alice.command("hangup", "");
+    wait_for(&pbx, "active_calls", 0);
 }
