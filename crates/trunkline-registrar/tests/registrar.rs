@@ -320,6 +320,8 @@ async fn wrong_passwords_are_challenged_again_then_refused_and_unknown_users_loo
         "refused from the third failure"
     );
     assert_eq!(registrar.stats().auth_failures, 3);
+    // Each 403 is counted: the third failure's and the fourth attempt's.
+    assert_eq!(registrar.stats().blocked, 2);
     // The right password no longer helps for the window; even the
     // challenge is refused to that source.
     let right = answered(&request, &challenge, "secret", 9);
@@ -327,10 +329,22 @@ async fn wrong_passwords_are_challenged_again_then_refused_and_unknown_users_loo
     assert_eq!(blocked.response.status(), Some(StatusCode::FORBIDDEN));
     let blocked = registrar.handle(now, &request, phone()).await;
     assert_eq!(blocked.response.status(), Some(StatusCode::FORBIDDEN));
+    assert_eq!(registrar.stats().blocked, 4);
+    assert_eq!(
+        registrar.stats().auth_failures,
+        3,
+        "a refusal is no failure"
+    );
     // ...but does after it.
     let later = now + Duration::from_secs(61);
     let ok = authenticated(&registrar, later, &request, "secret").await;
     assert_eq!(ok.response.status(), Some(StatusCode::OK));
+    assert_eq!(
+        registrar.stats().blocked,
+        4,
+        "nothing refused once it lapsed"
+    );
+    assert_eq!(registrar.stats().accepted, 1);
 
     // An unknown user gets the very same kind of answer as a wrong password.
     let fresh = self::registrar();
