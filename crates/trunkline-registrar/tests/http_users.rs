@@ -1,7 +1,8 @@
 //! The HTTP user backend against a real HTTP server on loopback that
-//! speaks the integrators' contract: found users (plain password or HA1),
-//! 403 refusals, 404 unknowns, a broken answer, a slow one, the cache, and
-//! a registration authenticated through it end to end.
+//! speaks the integrators' contract: the default query (`u`, `r`) and
+//! configured field names, found users (plain password or HA1), 403
+//! refusals, 404 unknowns, a broken answer, a slow one, the cache, and a
+//! registration authenticated through it end to end.
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
@@ -13,24 +14,53 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use trunkline_registrar::{
     Algorithm, HttpUsers, HttpUsersConfig, Lookup, MemoryLocator, Registrar, RegistrarConfig,
-    Secret, UserBackend, authorization,
+    Secret, User, UserBackend, authorization,
 };
 use trunkline_sip::{HeaderName, Message};
 use trunkline_transaction::{Peer, Transport};
 
 const REALM: &str = "pbx.example.com";
 
-/// The user service: answers by the `user` query parameter, counts calls.
+/// How a user service reads its query: the parameter names it takes the
+/// user name and realm from, and the one realm it serves.
+#[derive(Debug, Clone, Copy)]
+struct Contract {
+    user_field: &'static str,
+    realm_field: &'static str,
+    realm: &'static str,
+}
+
+/// The service most tests talk to, with field names configured.
+const CONFIGURED: Contract = Contract {
+    user_field: "user",
+    realm_field: "domain",
+    realm: REALM,
+};
+
+/// The contract exactly as the issue writes it: `?u=1001&r=pbx.com`.
+const DEFAULTS: Contract = Contract {
+    user_field: "u",
+    realm_field: "r",
+    realm: "pbx.com",
+};
+
+/// The user service: answers by the contract's query parameters, counts
+/// calls and notes each request's path and query.
 async fn answer(
     request: Request<Incoming>,
+    contract: Contract,
     calls: Arc<AtomicUsize>,
+    seen: Arc<Mutex<Vec<String>>>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     calls.fetch_add(1, Ordering::SeqCst);
+    if let Some(target) = request.uri().path_and_query() {
+        seen.lock().unwrap().push(target.as_str().to_owned());
+    }
     let query = request.uri().query().unwrap_or_default().to_owned();
     let field = |name: &str| {
         query
@@ -39,14 +69,14 @@ async fn answer(
             .unwrap_or_default()
             .to_owned()
     };
-    let (user, realm) = (field("user"), field("domain"));
+    let (user, realm) = (field(contract.user_field), field(contract.realm_field));
     let account = |password: &str| {
         format!(
             r#"{{"id":{user},"username":"{user}","password":"{password}","display_name":"John Doe","email":"john@pbx.com","allow_guest_calls":false}}"#
         )
     };
     let (status, body) = match user.as_str() {
-        _ if realm != REALM => (StatusCode::BAD_REQUEST, String::new()),
+        _ if realm != contract.realm => (StatusCode::BAD_REQUEST, String::new()),
         "1001" => (StatusCode::OK, account("secret")),
         "1002" => (
             StatusCode::OK,
@@ -68,26 +98,36 @@ async fn answer(
     Ok(response)
 }
 
-/// Starts the service; its URL and call counter.
+/// Starts the service with the configured field names; its URL and call
+/// counter.
 async fn service() -> (String, Arc<AtomicUsize>) {
+    let (url, calls, _) = service_for(CONFIGURED).await;
+    (url, calls)
+}
+
+/// Starts a service reading `contract`; its URL, call counter and the
+/// requests it saw.
+async fn service_for(contract: Contract) -> (String, Arc<AtomicUsize>, Arc<Mutex<Vec<String>>>) {
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .unwrap();
     let url = format!("http://{}/users", listener.local_addr().unwrap());
     let calls = Arc::new(AtomicUsize::new(0));
-    let counter = calls.clone();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (counter, log) = (calls.clone(), seen.clone());
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let counter = counter.clone();
+            let (counter, log) = (counter.clone(), log.clone());
             tokio::spawn(async move {
-                let service = service_fn(move |r| answer(r, counter.clone()));
+                let service =
+                    service_fn(move |r| answer(r, contract, counter.clone(), log.clone()));
                 let _ = http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
             });
         }
     });
-    (url, calls)
+    (url, calls, seen)
 }
 
 fn backend(url: &str) -> HttpUsers {
@@ -97,6 +137,33 @@ fn backend(url: &str) -> HttpUsers {
     config.timeout = Duration::from_millis(500);
     config.cache_ttl = Duration::from_millis(300);
     HttpUsers::new(config).unwrap()
+}
+
+#[tokio::test]
+async fn by_default_the_query_is_u_and_r() {
+    let (url, _, seen) = service_for(DEFAULTS).await;
+    let config = HttpUsersConfig::new(&url);
+    assert_eq!(
+        (config.username_field.as_str(), config.realm_field.as_str()),
+        ("u", "r")
+    );
+    let users = HttpUsers::new(config).unwrap();
+    let found = users.lookup("1001", "pbx.com").await.unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec!["/users?u=1001&r=pbx.com".to_owned()]
+    );
+    assert_eq!(
+        found,
+        Lookup::Found(User {
+            username: "1001".into(),
+            secret: Secret::Password("secret".into()),
+            display_name: Some("John Doe".into()),
+            id: Some("1001".into()),
+            email: Some("john@pbx.com".into()),
+            allow_guest_calls: false,
+        })
+    );
 }
 
 #[tokio::test]

@@ -1,18 +1,18 @@
 //! REGISTER handling (RFC 3261 §10.3) through the registrar with the
 //! in-memory locator and static users: challenge and answer, refresh,
-//! ordering, removal, wildcard, 423, q-values, Path, expiry, events, and
-//! the brute-force guard.
+//! ordering, removal, wildcard, 423, q-values, Path, NAT flows, expiry,
+//! events, and the brute-force guard.
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 use trunkline_registrar::{
-    EventKind, GuardConfig, Locator, MemoryLocator, Registrar, RegistrarConfig, StaticUsers,
-    authorization,
+    Binding, EventKind, GuardConfig, Locator, MemoryLocator, Registrar, RegistrarConfig,
+    RegistrationEvent, StaticUsers, authorization,
 };
 use trunkline_sip::{HeaderName, Message, StatusCode};
-use trunkline_transaction::{Peer, Transport};
+use trunkline_transaction::{ConnectionId, Peer, Transport};
 
 const REALM: &str = "pbx.example.com";
 
@@ -87,11 +87,28 @@ async fn authenticated(
     request: &Message,
     password: &str,
 ) -> trunkline_registrar::Handled {
-    let challenge = registrar.handle(now, request, phone()).await.response;
+    authenticated_from(registrar, now, request, password, phone()).await
+}
+
+/// [`authenticated`], both requests arriving from `source`.
+async fn authenticated_from(
+    registrar: &Service,
+    now: SystemTime,
+    request: &Message,
+    password: &str,
+    source: Peer,
+) -> trunkline_registrar::Handled {
+    let challenge = registrar.handle(now, request, source).await.response;
     assert_eq!(challenge.status(), Some(StatusCode::UNAUTHORIZED));
     registrar
-        .handle(now, &answered(request, &challenge, password, 1), phone())
+        .handle(now, &answered(request, &challenge, password, 1), source)
         .await
+}
+
+/// 1001's live bindings at `now`, as the locator gives them to the engine.
+async fn bindings_of_1001(registrar: &Service, now: SystemTime) -> Vec<Binding> {
+    let aor = "sip:1001@pbx.example.com";
+    registrar.locator().lookup(aor, now).await.unwrap()
 }
 
 fn contacts(response: &Message) -> Vec<String> {
@@ -177,11 +194,7 @@ async fn several_contacts_are_listed_best_q_first_and_a_wildcard_clears_them() {
             "<sip:1001@127.0.0.1:40001>;expires=120"
         ]
     );
-    let found = registrar
-        .locator()
-        .lookup("sip:1001@pbx.example.com", now)
-        .await
-        .unwrap();
+    let found = bindings_of_1001(&registrar, now).await;
     assert_eq!(found[0].q, Some(900));
     // A query (no Contact) lists them without change.
     let query = authenticated(&registrar, now, &register("1001", 2, ""), "secret").await;
@@ -262,12 +275,133 @@ async fn path_is_stored_and_echoed() {
         ok.response.header(HeaderName::Path),
         Some("<sip:edge.example.com;lr>")
     );
-    let found = registrar
-        .locator()
-        .lookup("sip:1001@pbx.example.com", now)
-        .await
-        .unwrap();
+    let found = bindings_of_1001(&registrar, now).await;
     assert_eq!(found[0].path, vec!["<sip:edge.example.com;lr>"]);
+}
+
+/// A REGISTER from a phone on a private network: its Via and Contact
+/// name 10.0.0.5:5060, which nobody outside can reach.
+fn register_behind_nat(cseq: u32) -> Message {
+    register(
+        "1001",
+        cseq,
+        "Contact: <sip:1001@10.0.0.5:5060;transport=tcp>\r\n",
+    )
+    .to_builder()
+    .set(
+        HeaderName::Via,
+        format!("SIP/2.0/TCP 10.0.0.5:5060;branch=z9hG4bKnat{cseq};rport"),
+    )
+    .build()
+    .unwrap()
+}
+
+/// 1001 registers from behind NAT, the REGISTER arriving from `outside`:
+/// the 200 lists the Contact as the phone wrote it, and it is 1001's one
+/// binding, returned with the events.
+async fn registered_through_nat(
+    registrar: &Service,
+    now: SystemTime,
+    cseq: u32,
+    outside: Peer,
+) -> (Binding, Vec<RegistrationEvent>) {
+    let request = register_behind_nat(cseq);
+    let ok = authenticated_from(registrar, now, &request, "secret", outside).await;
+    assert_eq!(ok.response.status(), Some(StatusCode::OK));
+    assert_eq!(
+        contacts(&ok.response),
+        vec!["<sip:1001@10.0.0.5:5060;transport=tcp>;expires=3600"]
+    );
+    let mut found = bindings_of_1001(registrar, now).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    let binding = found.remove(0);
+    assert_eq!(binding.contact, "sip:1001@10.0.0.5:5060;transport=tcp");
+    (binding, ok.events)
+}
+
+#[tokio::test]
+async fn a_phone_behind_nat_keeps_the_flow_its_register_came_from() {
+    let registrar = registrar();
+    let now = SystemTime::now();
+    // What the NAT shows: another address and port, on a TCP connection.
+    let outside = Peer {
+        transport: Transport::Tcp,
+        addr: "127.0.0.1:53124".parse().unwrap(),
+        connection: Some(ConnectionId(7)),
+    };
+    let (binding, events) = registered_through_nat(&registrar, now, 1, outside).await;
+    // The binding keeps where the REGISTER really came from, so calls go
+    // there and not to the Contact's private address.
+    assert_eq!(binding.flow, outside);
+    let event = serde_json::to_value(&events[0]).unwrap();
+    assert_eq!(event["location"]["destination"], "127.0.0.1:53124");
+    assert_eq!(event["location"]["transport"], "TCP");
+
+    // The NAT's mapping changes (a new connection, a new port): the refresh
+    // moves the binding to the new flow instead of adding a second one.
+    let moved = Peer {
+        addr: "127.0.0.1:53999".parse().unwrap(),
+        connection: Some(ConnectionId(8)),
+        ..outside
+    };
+    let later = now + Duration::from_secs(600);
+    let (binding, events) = registered_through_nat(&registrar, later, 2, moved).await;
+    assert_eq!(binding.flow, moved);
+    assert!(events.is_empty(), "a refresh, not a new binding");
+}
+
+#[tokio::test]
+async fn every_path_entry_is_stored_in_order_as_a_route_value() {
+    let registrar = registrar();
+    let now = SystemTime::now();
+    // Two proxies in one header, a third in another; one entry carries a
+    // header parameter outside its URI.
+    let via_edges = register(
+        "1001",
+        1,
+        "Contact: <sip:1001@10.0.0.5:5060>\r\n\
+         Path: <sip:edge2.example.com;lr>, <sip:edge1.example.com:5061;transport=tls;lr>;ob\r\n\
+         Path: <sip:outer.example.net;lr>\r\n",
+    );
+    let ok = authenticated(&registrar, now, &via_edges, "secret").await;
+    assert_eq!(ok.response.status(), Some(StatusCode::OK));
+    let found = bindings_of_1001(&registrar, now).await;
+    assert_eq!(
+        found[0].path,
+        vec![
+            "<sip:edge2.example.com;lr>",
+            "<sip:edge1.example.com:5061;transport=tls;lr>;ob",
+            "<sip:outer.example.net;lr>",
+        ]
+    );
+    // The engine puts each entry, in order, in a Route header of the
+    // request to this contact (RFC 3327 §5.3): they must read back as the
+    // same route set.
+    let mut request = register("1002", 1, "");
+    for entry in &found[0].path {
+        request = request
+            .to_builder()
+            .header(HeaderName::Route, entry.as_str())
+            .build()
+            .unwrap();
+    }
+    let routes: Vec<_> = request
+        .routes()
+        .map(|r| (r.uri().as_str().to_owned(), r.param("ob").is_some()))
+        .collect();
+    assert_eq!(
+        routes,
+        vec![
+            ("sip:edge2.example.com;lr".to_owned(), false),
+            (
+                "sip:edge1.example.com:5061;transport=tls;lr".to_owned(),
+                true
+            ),
+            ("sip:outer.example.net;lr".to_owned(), false),
+        ]
+    );
+    // Without `Supported: path` the 200 does not echo them (RFC 3327 §5.3).
+    assert!(ok.response.header(HeaderName::Path).is_none());
 }
 
 #[tokio::test]
@@ -320,6 +454,8 @@ async fn wrong_passwords_are_challenged_again_then_refused_and_unknown_users_loo
         "refused from the third failure"
     );
     assert_eq!(registrar.stats().auth_failures, 3);
+    // Each 403 is counted: the third failure's and the fourth attempt's.
+    assert_eq!(registrar.stats().blocked, 2);
     // The right password no longer helps for the window; even the
     // challenge is refused to that source.
     let right = answered(&request, &challenge, "secret", 9);
@@ -327,10 +463,22 @@ async fn wrong_passwords_are_challenged_again_then_refused_and_unknown_users_loo
     assert_eq!(blocked.response.status(), Some(StatusCode::FORBIDDEN));
     let blocked = registrar.handle(now, &request, phone()).await;
     assert_eq!(blocked.response.status(), Some(StatusCode::FORBIDDEN));
+    assert_eq!(registrar.stats().blocked, 4);
+    assert_eq!(
+        registrar.stats().auth_failures,
+        3,
+        "a refusal is no failure"
+    );
     // ...but does after it.
     let later = now + Duration::from_secs(61);
     let ok = authenticated(&registrar, later, &request, "secret").await;
     assert_eq!(ok.response.status(), Some(StatusCode::OK));
+    assert_eq!(
+        registrar.stats().blocked,
+        4,
+        "nothing refused once it lapsed"
+    );
+    assert_eq!(registrar.stats().accepted, 1);
 
     // An unknown user gets the very same kind of answer as a wrong password.
     let fresh = self::registrar();

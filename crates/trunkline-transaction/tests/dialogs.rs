@@ -1,6 +1,7 @@
 //! Dialogs (RFC 3261 §12) between two transaction layers joined by a
 //! virtual network: created by 1xx and 2xx on both sides, confirmed, used
-//! for in-dialog requests, refreshed, and ended and freed by the layer.
+//! for in-dialog requests, refreshed (re-INVITE, UPDATE), and ended and
+//! freed by the layer.
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
@@ -324,31 +325,66 @@ fn a_failure_ends_the_early_dialog_on_both_sides() {
     assert!(net.alice.is_empty() && net.bob.is_empty());
 }
 
+/// Alice sends `method` in her dialog with `contact` as her Contact; Bob's
+/// side reports it in his dialog: its transaction and the request.
+fn alice_sends_from(
+    net: &mut Net,
+    (alice_dialog, bob_dialog): (&DialogId, &DialogId),
+    method: Method,
+    contact: &str,
+) -> (ServerTxId, Message) {
+    let request = net
+        .alice
+        .request_in_dialog(alice_dialog, method.clone())
+        .unwrap()
+        .header(HeaderName::Contact, contact)
+        .build()
+        .unwrap();
+    net.alice
+        .send_in_dialog(net.now, alice_dialog, request)
+        .unwrap();
+    net.exchange();
+    let (stx, seen) = in_dialog(&events(&mut net.bob), bob_dialog);
+    assert_eq!(seen.method(), Some(&method));
+    (stx, seen)
+}
+
+/// Bob answers `request` 200 with `contact` as his Contact; Alice's side
+/// reports it in `alice_dialog`.
+fn bob_answers_from(
+    net: &mut Net,
+    (stx, request): (ServerTxId, &Message),
+    contact: &str,
+    alice_dialog: &DialogId,
+) {
+    let ok = request
+        .response_to(StatusCode::OK)
+        .header(HeaderName::Contact, contact)
+        .build()
+        .unwrap();
+    net.bob.respond(net.now, stx, &ok).unwrap();
+    net.exchange();
+    assert_eq!(response_dialog(&events(&mut net.alice)), *alice_dialog);
+}
+
+fn target(layer: &Transactions, dialog: &DialogId) -> String {
+    layer.dialog(dialog).unwrap().remote_target().to_owned()
+}
+
 #[test]
 fn a_reinvite_refreshes_the_target_and_cseq_order_is_enforced() {
     let mut net = Net::new();
     let (alice_dialog, bob_dialog) = answered_call(&mut net, "call-d3");
     // Alice moved: her re-INVITE carries a new Contact.
-    let reinvite = net
-        .alice
-        .request_in_dialog(&alice_dialog, Method::Invite)
-        .unwrap()
-        .header(HeaderName::Contact, "<sip:alice@127.0.0.1:6000>")
-        .build()
-        .unwrap();
-    assert_eq!(reinvite.cseq().unwrap().seq, 11);
-    net.alice
-        .send_in_dialog(net.now, &alice_dialog, reinvite.clone())
-        .unwrap();
-    net.exchange();
-    let (stx, seen) = in_dialog(&events(&mut net.bob), &bob_dialog);
-    let target = net
-        .bob
-        .dialog(&bob_dialog)
-        .unwrap()
-        .remote_target()
-        .to_owned();
-    assert_eq!(target, "sip:alice@127.0.0.1:6000");
+    let dialogs = (&alice_dialog, &bob_dialog);
+    let (stx, seen) = alice_sends_from(
+        &mut net,
+        dialogs,
+        Method::Invite,
+        "<sip:alice@127.0.0.1:6000>",
+    );
+    assert_eq!(seen.cseq().unwrap().seq, 11);
+    assert_eq!(target(&net.bob, &bob_dialog), "sip:alice@127.0.0.1:6000");
     net.bob_answers(stx, &seen, StatusCode::OK);
     events(&mut net.alice);
     // A request with a CSeq below the last one is out of order: 500.
@@ -366,6 +402,62 @@ fn a_reinvite_refreshes_the_target_and_cseq_order_is_enforced() {
         Some(StatusCode::SERVER_INTERNAL_ERROR)
     );
     assert!(events(&mut net.bob).is_empty());
+}
+
+#[test]
+fn an_update_refreshes_the_remote_target_on_both_sides() {
+    let mut net = Net::new();
+    let (alice_dialog, bob_dialog) = answered_call(&mut net, "call-d7");
+    let dialogs = (&alice_dialog, &bob_dialog);
+    // Alice moved: her UPDATE (RFC 3311) carries a new Contact.
+    let (stx, seen) = alice_sends_from(
+        &mut net,
+        dialogs,
+        Method::Update,
+        "<sip:alice@127.0.0.1:6000>",
+    );
+    assert_eq!(seen.cseq().unwrap().seq, 11);
+    assert_eq!(
+        target(&net.bob, &bob_dialog),
+        "sip:alice@127.0.0.1:6000",
+        "the UAS takes the UPDATE's Contact"
+    );
+    // Bob moved too: his 200 to the UPDATE carries his new Contact.
+    bob_answers_from(
+        &mut net,
+        (stx, &seen),
+        "<sip:bob@127.0.0.1:7000>",
+        &alice_dialog,
+    );
+    assert_eq!(
+        target(&net.alice, &alice_dialog),
+        "sip:bob@127.0.0.1:7000",
+        "the UAC takes the 2xx's Contact"
+    );
+    // Requests built from the dialogs now go to the new targets.
+    let info = net.alice.request_in_dialog(&alice_dialog, Method::Info);
+    let info = info.unwrap().build().unwrap();
+    assert_eq!(info.uri_str(), Some("sip:bob@127.0.0.1:7000"));
+    let bye = net.bob.request_in_dialog(&bob_dialog, Method::Bye);
+    let bye = bye.unwrap().build().unwrap();
+    assert_eq!(bye.uri_str(), Some("sip:alice@127.0.0.1:6000"));
+
+    // INFO is no target refresh: its Contact, and its 200's, change
+    // nothing (§12.2).
+    let (stx, seen) = alice_sends_from(
+        &mut net,
+        dialogs,
+        Method::Info,
+        "<sip:alice@127.0.0.1:6666>",
+    );
+    assert_eq!(target(&net.bob, &bob_dialog), "sip:alice@127.0.0.1:6000");
+    bob_answers_from(
+        &mut net,
+        (stx, &seen),
+        "<sip:bob@127.0.0.1:7777>",
+        &alice_dialog,
+    );
+    assert_eq!(target(&net.alice, &alice_dialog), "sip:bob@127.0.0.1:7000");
 }
 
 #[test]
