@@ -4,8 +4,9 @@
 //!
 //! Criterion times the whole of it. The split that follows it reads the
 //! process's user and system CPU time from `/proc`: the system part is the
-//! kernel copying each second's 32 KiB into the page cache, which costs
-//! what any writer of that file would pay.
+//! kernel taking each second's 32 KiB into the page cache (allocating and
+//! charging pages more than copying them) and freeing it as the files are
+//! deleted, which any writer of those files would pay.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::path::Path;

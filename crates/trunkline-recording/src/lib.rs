@@ -1,6 +1,7 @@
 //! Per-call recording for Trunkline: the RTP of a call's two legs, as the
 //! relay's tap sees it, into one WAV file (8 kHz, 16-bit PCM, stereo: the
-//! caller left, the callee right), written with `hound`.
+//! caller left, the callee right): `hound`'s header, the samples
+//! interleaved straight into a write buffer.
 //!
 //! - **Sans-IO in time.** A [`Recorder`] never reads a clock: every packet
 //!   comes with its arrival time, and the recording starts at an `Instant`

@@ -338,6 +338,35 @@ fn time_without_packets_is_written_as_silence() {
 }
 
 #[test]
+fn the_file_is_byte_for_byte_what_hound_writes() {
+    let (caller, callee) = (caller_tone(), callee_tone());
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("call.wav");
+    let start = Instant::now();
+    let mut recorder = Recorder::create(&path, start).expect("create");
+    // Past a few write buffers, with a late start and a gap on one side.
+    for n in 0..300 {
+        caller.packet(n).push(&mut recorder, start);
+        if n > 40 && n % 50 != 7 {
+            callee.packet(n).push(&mut recorder, start);
+        }
+    }
+    let summary = recorder.finish(start + ms(6010)).expect("finish");
+    let (left, right) = read(&path);
+    assert_eq!(left.len() as u64, summary.frames);
+
+    let mut expected = std::io::Cursor::new(Vec::new());
+    let spec = hound::WavReader::open(&path).expect("open WAV").spec();
+    let mut writer = hound::WavWriter::new(&mut expected, spec).expect("writer");
+    for (l, r) in left.iter().zip(&right) {
+        writer.write_sample(*l).expect("sample");
+        writer.write_sample(*r).expect("sample");
+    }
+    writer.finalize().expect("finalize");
+    assert_eq!(std::fs::read(&path).expect("read"), expected.into_inner());
+}
+
+#[test]
 fn an_existing_file_is_never_overwritten() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("taken.wav");

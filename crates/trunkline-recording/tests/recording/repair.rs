@@ -76,6 +76,21 @@ fn a_recording_cut_off_by_a_crash_is_repaired() {
 }
 
 #[test]
+fn a_recorder_dropped_unfinished_leaves_what_it_wrote_readable() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (_, reference) = reference(dir.path());
+    let path = dir.path().join("dropped.wav");
+    let recorder = three_seconds(&path);
+    let frames = recorder.stats().frames;
+    drop(recorder);
+    // Up to the jitter window before the last packet (at 2.98 s), with
+    // its sizes: nothing to repair.
+    assert_eq!(frames, 8 * (2980 - 100));
+    assert_eq!(repair(&path).expect("repair"), Repair::Intact);
+    is_prefix(&path, frames, &reference);
+}
+
+#[test]
 fn a_crash_before_any_audio_leaves_an_empty_recording() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("early.wav");
