@@ -235,6 +235,12 @@ fn listeners_may_not_clash_and_secure_ones_need_a_certificate() {
         ["sip.listen: at least one listener is needed"]
     );
     assert_eq!(
+        faults("[sip]\nlisten = [{ transport = \"udp\", address = \"0.0.0.0:5060\" }]\n"),
+        [
+            "sip.listen[0].address: 0.0.0.0 is no address a phone can reach: give the one it should use"
+        ]
+    );
+    assert_eq!(
         faults(
             "[sip.tls]\ncertificate = \"/nonexistent/cert.pem\"\nprivate_key = \"/nonexistent/key.pem\"\n"
         ),

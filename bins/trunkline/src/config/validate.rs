@@ -58,6 +58,17 @@ fn sip(config: &Config, errors: &mut Errors) {
     for (i, listen) in sip.listen.iter().enumerate() {
         let key = format!("sip.listen[{i}]");
         let udp = listen.transport == TransportName::Udp;
+        if listen.address.0.ip().is_unspecified() {
+            // Via, Contact and Refer-To carry the listener's address:
+            // phones must be able to send to it.
+            errors.push(
+                format!("{key}.address"),
+                format!(
+                    "{} is no address a phone can reach: give the one it should use",
+                    listen.address.0.ip()
+                ),
+            );
+        }
         claim(udp, listen.address.0, format!("{key}.address"), errors);
         if listen.transport.is_secure() && sip.tls.is_none() {
             errors.push(
