@@ -241,6 +241,10 @@ fn listeners_may_not_clash_and_secure_ones_need_a_certificate() {
         ]
     );
     assert_eq!(
+        faults("[media]\naddress = \"::\"\n"),
+        ["media.address: :: is no address a phone can send media to: give the one it should use"]
+    );
+    assert_eq!(
         faults(
             "[sip.tls]\ncertificate = \"/nonexistent/cert.pem\"\nprivate_key = \"/nonexistent/key.pem\"\n"
         ),

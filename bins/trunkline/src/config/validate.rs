@@ -151,6 +151,16 @@ fn registrar(config: &Config, errors: &mut Errors) {
 /// range must hold such a pair (as trunkline-media's PortAllocator asks).
 fn media(config: &Config, errors: &mut Errors) {
     let m = &config.media;
+    if m.address.0.is_unspecified() {
+        // The SDP the relay writes names this address.
+        errors.push(
+            "media.address",
+            format!(
+                "{} is no address a phone can send media to: give the one it should use",
+                m.address.0
+            ),
+        );
+    }
     let first_even = m.rtp_port_min.max(1).next_multiple_of(2);
     if first_even >= m.rtp_port_max {
         errors.push(
