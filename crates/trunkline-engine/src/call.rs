@@ -344,7 +344,7 @@ pub(crate) async fn run<L, U>(
 }
 
 /// An authenticated INVITE with `Replaces` goes to the call whose dialog
-/// it names (RFC 3891 §3): 481 when there is none.
+/// it names (RFC 3891 §3), if a REFER of ours offered it: 481 otherwise.
 async fn replace_dialog<L, U>(
     engine: &Engine<L, U>,
     (tx, invite, peer): (ServerTxId, Message, Peer),
@@ -357,7 +357,10 @@ async fn replace_dialog<L, U>(
         engine.reply(tx, &invite, StatusCode::BAD_REQUEST);
         return;
     };
-    let call = engine.shared.by_dialog.get(&replaces).map(|c| c.clone());
+    let offered = engine.shared.offered_replaces.contains_key(&replaces);
+    let call = offered
+        .then(|| engine.shared.by_dialog.get(&replaces).map(|c| c.clone()))
+        .flatten();
     let replacing = Replacing {
         tx,
         invite,

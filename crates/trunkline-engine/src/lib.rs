@@ -394,6 +394,10 @@ struct Shared<L, U> {
     by_tx: DashMap<ServerTxId, mpsc::Sender<CallInput>>,
     /// Each dialog of a call → the call.
     by_dialog: DashMap<DialogId, mpsc::Sender<CallInput>>,
+    /// The dialogs a REFER of ours offered to replace: the only ones an
+    /// INVITE with `Replaces` may name (no phone can take over a call by
+    /// guessing its tags).
+    offered_replaces: Arc<DashMap<DialogId, ()>>,
     accepting: AtomicBool,
     active: AtomicU64,
     calls: AtomicU64,
@@ -470,6 +474,7 @@ where
                 events,
                 by_tx: DashMap::new(),
                 by_dialog: DashMap::new(),
+                offered_replaces: Arc::default(),
                 accepting: AtomicBool::new(true),
                 active: AtomicU64::new(0),
                 calls: AtomicU64::new(0),

@@ -411,3 +411,25 @@ async fn a_phones_own_attended_transfer_joins_its_two_calls() {
     hang_up(&alice, &alice_dialog, &mut carol).await;
     idle(&pbx.engine).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invite_may_replace_only_what_a_refer_of_ours_offered() {
+    let (pbx, _events, [alice, mut bob, carol]) = three_phones(33500).await;
+    let (_, ok, alice_dialog) = able_call(&alice, &mut bob).await;
+    // Carol knows the tags of Alice's dialog, but no REFER offered it.
+    let replaces = format!(
+        "{};to-tag={};from-tag={}",
+        alice_dialog.call_id, alice_dialog.remote_tag, alice_dialog.local_tag
+    );
+    let uri = format!("sip:1001@{DOMAIN}");
+    let with = [(HeaderName::Replaces, replaces.as_str())];
+    let (mut invite, _) = carol.call_with(&uri, carol.sdp("sendrecv"), &with).await;
+    assert_eq!(
+        final_of(&mut invite).await.0.status(),
+        Some(StatusCode::CALL_OR_TRANSACTION_DOES_NOT_EXIST)
+    );
+    // Alice and Bob still talk.
+    media_reaches(&alice, media_of(&ok), &bob);
+    hang_up(&alice, &alice_dialog, &mut bob).await;
+    idle(&pbx.engine).await;
+}

@@ -11,6 +11,8 @@ use crate::address::transport_param;
 use crate::anchor;
 use crate::control::{CallSide, CommandError};
 use crate::{CallEvent, TransferProgress};
+use dashmap::DashMap;
+use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use trunkline_cdr::{HangupCause, Side, SipDirection};
@@ -56,6 +58,22 @@ pub(crate) struct Referral {
     /// When the transfer is given up (the ring timeout and then some).
     deadline: Instant,
     done: oneshot::Sender<Result<(), CommandError>>,
+    /// The dialog the REFER offered to replace, while it may be.
+    _offered: Option<Offered>,
+}
+
+/// A dialog a REFER offered to replace, withdrawn when the transfer is
+/// over however it ends.
+#[derive(Debug)]
+struct Offered {
+    offers: Arc<DashMap<DialogId, ()>>,
+    dialog: DialogId,
+}
+
+impl Drop for Offered {
+    fn drop(&mut self) {
+        self.offers.remove(&self.dialog);
+    }
 }
 
 impl Referral {
@@ -222,6 +240,16 @@ where
         let Ok(request) = request else {
             return Err(done);
         };
+        // Offered before the REFER goes: the phone's INVITE may overtake
+        // its 202. Withdrawn when this returns without a referral.
+        let offers = &self.engine.shared.offered_replaces;
+        let offered = replaces.map(|dialog| {
+            offers.insert(dialog.clone(), ());
+            Offered {
+                offers: offers.clone(),
+                dialog: dialog.clone(),
+            }
+        });
         let Ok(mut client) = endpoint.send_in_dialog(&dialog, request.clone()) else {
             return Err(done);
         };
@@ -248,6 +276,7 @@ where
             rang: false,
             deadline: Instant::now() + config.ring_timeout + 2 * config.request_timeout,
             done,
+            _offered: offered,
         });
         Ok(())
     }
