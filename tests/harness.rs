@@ -319,16 +319,19 @@ pub fn phone_for(
             &port.to_string(),
         ])
         .args(["-mp", &free_port().to_string()]);
+    let screen = pbx.dir.path().join(format!("sipp-{user}.out"));
     if calls > 1 {
         // A phone for a load: as many calls open as it keeps, for as long
         // as the load lasts; its screen (where a fatal error goes) kept.
-        let screen = pbx.dir.path().join(format!("sipp-{user}.out"));
         command
             .args(["-l", "10000", "-timeout", "600s"])
-            .stdout(std::fs::File::create(screen).unwrap());
+            .stdout(std::fs::File::create(&screen).unwrap());
     }
-    let phone = Reaped::spawn(&mut command);
-    wait_listener(port);
+    let mut phone = Reaped::spawn(&mut command);
+    if let Err(e) = wait_listener(&mut phone, port) {
+        let said = std::fs::read_to_string(&screen).unwrap_or_default();
+        panic!("SIPp phone {user}: {e}\n{said}");
+    }
     (phone, port)
 }
 
@@ -371,8 +374,8 @@ pub fn carrier() -> (Reaped, u16) {
         // the unregistration as a new call, not a message of an ended one.
         .args(["-deadcall_wait", "0"])
         .args(["-mp", &free_port().to_string()]);
-    let carrier = Reaped::spawn(&mut command);
-    wait_listener(port);
+    let mut carrier = Reaped::spawn(&mut command);
+    wait_listener(&mut carrier, port).unwrap_or_else(|e| panic!("SIPp carrier: {e}"));
     (carrier, port)
 }
 

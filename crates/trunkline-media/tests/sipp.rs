@@ -42,7 +42,7 @@ fn sipp_plays_g711a_through_the_relay_to_an_echo_without_loss() {
         &session.local(Leg::A).rtp.port().to_string(),
     ]);
     let mut uas = Reaped::spawn(&mut uas);
-    wait_listener(uas_port);
+    wait_listener(&mut uas, uas_port).unwrap_or_else(|e| panic!("SIPp: {e}"));
     let mut uac = sipp();
     uac.args([
         "-sf",

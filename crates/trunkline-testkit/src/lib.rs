@@ -206,14 +206,15 @@ pub fn sipp_scenario(crate_dir: &str, name: &str) -> String {
         .to_string()
 }
 
-/// Waits until something listens on loopback `port`, over UDP or TCP — a
+/// Waits until `process` listens on loopback `port`, over UDP or TCP — a
 /// SIPp just started, say — so that what is sent there next is not lost.
 /// It reads the kernel's socket tables (`/proc/net/{udp,tcp}{,6}`) rather
 /// than trying to bind the port, which would race the program for it.
 ///
-/// # Panics
-/// If nothing listens there within 10 seconds.
-pub fn wait_listener(port: u16) {
+/// # Errors
+/// If the process exits first (with its status), or nothing listens
+/// there within 30 seconds.
+pub fn wait_listener(process: &mut Reaped, port: u16) -> Result<(), String> {
     /// A TCP socket's state column when it listens.
     const TCP_LISTEN: &str = "0A";
     let suffix = format!(":{port:04X}");
@@ -229,9 +230,17 @@ pub fn wait_listener(port: u16) {
             })
         })
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while !listening() {
-        assert!(Instant::now() < deadline, "nothing listens on port {port}");
+        if let Ok(Some(status)) = process.0.try_wait() {
+            return Err(format!(
+                "it exited ({status}) before listening on port {port}"
+            ));
+        }
+        if Instant::now() > deadline {
+            return Err(format!("nothing listens on port {port} after 30 s"));
+        }
         std::thread::sleep(Duration::from_millis(10));
     }
+    Ok(())
 }

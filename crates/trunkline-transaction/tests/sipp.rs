@@ -59,8 +59,8 @@ fn we_call_sipp(
     if let Some(percent) = lost {
         command.args(["-lost", &percent.to_string()]);
     }
-    let _sipp = Reaped::spawn(&mut command);
-    wait_listener(port);
+    let mut sipp = Reaped::spawn(&mut command);
+    wait_listener(&mut sipp, port).unwrap_or_else(|e| panic!("SIPp: {e}"));
     let mut uac = Reaped::spawn(
         Command::new(example("trunkline-transaction", "uac"))
             .arg(format!("127.0.0.1:{port}"))
