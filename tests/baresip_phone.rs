@@ -108,8 +108,18 @@ impl Phone {
     /// The frequency and mean level of what the phone hears for the next
     /// `window` (at least two seconds): only what is decoded meanwhile
     /// counts, so a stream that stopped cannot pass for one that flows.
-    /// baresip starts a new dump when a re-INVITE renews its stream.
+    /// baresip starts a new dump when a re-INVITE renews its stream; the
+    /// first once the call's audio starts, so this waits (bounded) for one.
     pub(crate) fn hears_during(&self, window: Duration) -> (f64, f64) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.dumps().is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "no dump in {}",
+                self.heard.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let (file, before) = self.latest_dump();
         std::thread::sleep(window);
         let (now, samples) = self.latest_dump();
@@ -125,14 +135,22 @@ impl Phone {
         analyse(&samples[from..])
     }
 
+    /// sndfile's dumps of the phone's decoded audio.
+    fn dumps(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(&self.heard)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with("-dec.wav"))
+            .collect()
+    }
+
     /// The newest of sndfile's dumps of the phone's decoded audio, so far:
     /// the samples after the `data` chunk's header, whose length sndfile
     /// only writes when the stream ends.
     fn latest_dump(&self) -> (PathBuf, Vec<i16>) {
-        let dump = std::fs::read_dir(&self.heard)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.to_string_lossy().ends_with("-dec.wav"))
+        let dump = self
+            .dumps()
+            .into_iter()
             .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.created()).ok())
             .unwrap_or_else(|| panic!("no dump in {}", self.heard.display()));
         let bytes = std::fs::read(&dump).unwrap();
