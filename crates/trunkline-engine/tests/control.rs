@@ -13,8 +13,8 @@ use tokio::time::timeout;
 use trunkline_engine::{
     CallCommand, CallEvent, CallSide, CommandError, Originate, TransferProgress,
 };
-use trunkline_sip::{Message, Method, StatusCode};
-use trunkline_transaction::{DialogId, EndpointEvent};
+use trunkline_sip::{Method, StatusCode};
+use trunkline_transaction::EndpointEvent;
 
 /// The next event of the wanted kind.
 async fn next_event(
@@ -29,29 +29,6 @@ async fn next_event(
     }
 }
 
-/// What an answered call left the test: its id, the caller's 200 and
-/// dialog, the callee's INVITE.
-struct Answered {
-    call_id: String,
-    ok: Message,
-    dialog: DialogId,
-    offer: Message,
-}
-
-/// 1001 calls 1002 and 1002 answers.
-async fn answered_call(alice: &Phone, bob: &mut Phone) -> Answered {
-    let (mut invite, call_id) = alice.call("1002", alice.sdp("sendrecv")).await;
-    let (tx, offer) = bob.incoming().await;
-    bob.answer(tx, &offer, StatusCode::OK, Some(bob.sdp("sendrecv")));
-    let (ok, dialog) = alice.answered(&mut invite).await;
-    Answered {
-        call_id,
-        ok,
-        dialog,
-        offer,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hold_mute_and_hang_up_from_outside() {
     let pbx = pbx(|_| {}, 30600).await;
@@ -59,7 +36,7 @@ async fn hold_mute_and_hang_up_from_outside() {
     let mut alice = Phone::new("1001", "secret1", pbx.addr).await;
     let mut bob = Phone::new("1002", "secret2", pbx.addr).await;
     bob.register().await;
-    let call_id = answered_call(&alice, &mut bob).await.call_id;
+    let call_id = answered_call(&alice, &mut bob, &[]).await.call_id;
 
     // Both on hold: each phone is offered sendonly.
     let engine = pbx.engine.clone();
@@ -133,19 +110,14 @@ async fn hold_mute_and_hang_up_from_outside() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transfer_rings_the_target_and_replaces_the_callee() {
-    let pbx = pbx(|_| {}, 30700).await;
-    let mut events = pbx.engine.subscribe();
-    let alice = Phone::new("1001", "secret1", pbx.addr).await;
-    let mut bob = Phone::new("1002", "secret2", pbx.addr).await;
-    let mut carol = Phone::new("1003", "secret3", pbx.addr).await;
-    bob.register().await;
-    carol.register().await;
+    let (pbx, mut events, [alice, mut bob, mut carol]) = three_phones(30700).await;
     let Answered {
         call_id,
         ok: alice_ok,
         dialog: alice_dialog,
         offer: bob_offer,
-    } = answered_call(&alice, &mut bob).await;
+        ..
+    } = answered_call(&alice, &mut bob, &[]).await;
 
     // Nobody at 1004: refused, and the call goes on as it was.
     let nowhere = CallCommand::Transfer {
@@ -193,9 +165,7 @@ async fn a_transfer_rings_the_target_and_replaces_the_callee() {
     assert_eq!(active[0].callee, format!("sip:1003@{DOMAIN}"));
 
     // The caller hangs up: the target gets the BYE.
-    let mut bye = alice.hang_up(&alice_dialog);
-    carol.answer_in_dialog(Method::Bye).await;
-    assert_eq!(final_of(&mut bye).await.0.status(), Some(StatusCode::OK));
+    hang_up_with(&alice, &alice_dialog, &mut carol).await;
     assert_eq!(next_ended(&mut events).await.0, "ANSWERED");
     idle(&pbx.engine).await;
 }
@@ -308,15 +278,9 @@ async fn a_ringing_call_is_accepted_with_the_applications_sdp() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_attended_transfer_joins_two_calls_and_lets_the_transferor_go() {
-    let pbx = pbx(|_| {}, 32200).await;
-    let mut events = pbx.engine.subscribe();
-    let alice = Phone::new("1001", "secret1", pbx.addr).await;
-    let mut bob = Phone::new("1002", "secret2", pbx.addr).await;
-    let mut carol = Phone::new("1003", "secret3", pbx.addr).await;
-    bob.register().await;
-    carol.register().await;
+    let (pbx, mut events, [alice, mut bob, mut carol]) = three_phones(32200).await;
     // Alice talks to Bob; Bob calls Carol to announce the transfer.
-    let first = answered_call(&alice, &mut bob).await;
+    let first = answered_call(&alice, &mut bob, &[]).await;
     let (mut invite, second) = bob.call("1003", bob.sdp("sendrecv")).await;
     let (tx, offer) = carol.incoming().await;
     carol.answer(tx, &offer, StatusCode::OK, Some(carol.sdp("sendrecv")));
@@ -349,9 +313,7 @@ async fn an_attended_transfer_joins_two_calls_and_lets_the_transferor_go() {
     // The second call is over, the first goes on with Alice and Carol.
     let ended = next_event(&mut events, |e| matches!(e, CallEvent::Ended { .. })).await;
     assert!(matches!(ended, CallEvent::Ended { call_id, .. } if call_id == second));
-    let mut bye = alice.hang_up(&first.dialog);
-    carol.answer_in_dialog(Method::Bye).await;
-    assert_eq!(final_of(&mut bye).await.0.status(), Some(StatusCode::OK));
+    hang_up_with(&alice, &first.dialog, &mut carol).await;
     assert_eq!(next_ended(&mut events).await.0, "ANSWERED");
     idle(&pbx.engine).await;
     let records = stored(&pbx);

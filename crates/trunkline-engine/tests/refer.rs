@@ -12,7 +12,7 @@ use common::*;
 use tokio::sync::broadcast;
 use tokio::time::timeout;
 use trunkline_engine::{CallCommand, CallEvent, CallSide, TransferProgress};
-use trunkline_sip::{HeaderName, Message, Method, StatusCode};
+use trunkline_sip::{HeaderName, Method, StatusCode};
 use trunkline_transaction::{DialogId, EndpointEvent};
 
 /// What a phone that takes REFER and `Replaces` says in its INVITE.
@@ -93,41 +93,12 @@ fn unescape(text: &str) -> String {
     String::from_utf8(out).unwrap()
 }
 
-/// A PBX, its events, and phones 1001, 1002 and 1003 (the last two
-/// registered), its relay on `ports`.
-async fn three_phones(ports: u16) -> (Pbx, broadcast::Receiver<CallEvent>, [Phone; 3]) {
-    let pbx = pbx(|_| {}, ports).await;
-    let events = pbx.engine.subscribe();
-    let alice = Phone::new("1001", "secret1", pbx.addr).await;
-    let bob = Phone::new("1002", "secret2", pbx.addr).await;
-    let carol = Phone::new("1003", "secret3", pbx.addr).await;
-    bob.register().await;
-    carol.register().await;
-    (pbx, events, [alice, bob, carol])
-}
-
-/// `caller` hangs up `dialog`, and `callee` gets the BYE.
-async fn hang_up(caller: &Phone, dialog: &DialogId, callee: &mut Phone) {
-    let mut bye = caller.hang_up(dialog);
-    callee.answer_in_dialog(Method::Bye).await;
-    assert_eq!(final_of(&mut bye).await.0.status(), Some(StatusCode::OK));
-}
-
-/// 1001 (able to take REFER) calls 1002, who answers; the call's id, the
-/// caller's 200 and dialog.
-async fn able_call(alice: &Phone, bob: &mut Phone) -> (String, Message, DialogId) {
-    let uri = format!("sip:1002@{DOMAIN}");
-    let (mut invite, call_id) = alice.call_with(&uri, alice.sdp("sendrecv"), &ABLE).await;
-    let (tx, offer) = bob.incoming().await;
-    bob.answer(tx, &offer, StatusCode::OK, Some(bob.sdp("sendrecv")));
-    let (ok, dialog) = alice.answered(&mut invite).await;
-    (call_id, ok, dialog)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_phone_that_takes_refer_calls_the_transfer_target_itself() {
     let (pbx, mut events, [mut alice, mut bob, mut carol]) = three_phones(33000).await;
-    let (call_id, _, dialog) = able_call(&alice, &mut bob).await;
+    let Answered {
+        call_id, dialog, ..
+    } = answered_call(&alice, &mut bob, &ABLE).await;
 
     let engine = pbx.engine.clone();
     let id = call_id.clone();
@@ -177,14 +148,19 @@ async fn a_phone_that_takes_refer_calls_the_transfer_target_itself() {
 
     // The new call is Alice's own, through the relay.
     media_reaches(&alice, media_of(&ok), &carol);
-    hang_up(&alice, &new_dialog, &mut carol).await;
+    hang_up_with(&alice, &new_dialog, &mut carol).await;
     idle(&pbx.engine).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refer_the_target_refuses_leaves_the_call_as_it_was() {
     let (pbx, mut events, [mut alice, mut bob, _carol]) = three_phones(33100).await;
-    let (call_id, ok, dialog) = able_call(&alice, &mut bob).await;
+    let Answered {
+        call_id,
+        ok,
+        dialog,
+        ..
+    } = answered_call(&alice, &mut bob, &ABLE).await;
 
     let engine = pbx.engine.clone();
     let id = call_id.clone();
@@ -207,9 +183,7 @@ async fn a_refer_the_target_refuses_leaves_the_call_as_it_was() {
     );
     // Alice and Bob still talk.
     media_reaches(&alice, media_of(&ok), &bob);
-    let mut bye = alice.hang_up(&dialog);
-    bob.answer_in_dialog(Method::Bye).await;
-    assert_eq!(final_of(&mut bye).await.0.status(), Some(StatusCode::OK));
+    hang_up_with(&alice, &dialog, &mut bob).await;
     assert_eq!(next_ended(&mut events).await.0, "ANSWERED");
     idle(&pbx.engine).await;
 }
@@ -218,7 +192,11 @@ async fn a_refer_the_target_refuses_leaves_the_call_as_it_was() {
 async fn an_attended_transfer_refers_with_replaces() {
     let (pbx, mut events, [mut alice, mut bob, mut carol]) = three_phones(33200).await;
     // Alice talks to Bob; Bob calls Carol to announce the transfer.
-    let (first, _, first_dialog) = able_call(&alice, &mut bob).await;
+    let Answered {
+        call_id: first,
+        dialog: first_dialog,
+        ..
+    } = answered_call(&alice, &mut bob, &ABLE).await;
     let (mut invite, second) = bob.call("1003", bob.sdp("sendrecv")).await;
     let (tx, carol_offer) = carol.incoming().await;
     carol.answer(
@@ -271,7 +249,7 @@ async fn an_attended_transfer_refers_with_replaces() {
         ("1001", "1003"),
         "call B lists Alice in Bob's place"
     );
-    hang_up(&alice, &new_dialog, &mut carol).await;
+    hang_up_with(&alice, &new_dialog, &mut carol).await;
     assert_eq!(next_ended(&mut events).await.0, "ANSWERED");
     idle(&pbx.engine).await;
     let records = stored(&pbx);
@@ -283,10 +261,12 @@ async fn an_attended_transfer_refers_with_replaces() {
 async fn a_phones_own_refer_is_carried_out_by_the_pbx() {
     let (pbx, mut events, [alice, mut bob, mut carol]) = three_phones(33300).await;
     // Neither Alice nor Bob says it takes REFER.
-    let (mut invite, _) = alice.call("1002", alice.sdp("sendrecv")).await;
-    let (tx, offer) = bob.incoming().await;
-    let bob_dialog = bob.answer(tx, &offer, StatusCode::OK, Some(bob.sdp("sendrecv")));
-    let (ok, alice_dialog) = alice.answered(&mut invite).await;
+    let Answered {
+        ok,
+        dialog: alice_dialog,
+        callee_dialog: bob_dialog,
+        ..
+    } = answered_call(&alice, &mut bob, &[]).await;
 
     // Bob transfers Alice to 1003 with a REFER of his own.
     let refer = bob
@@ -319,7 +299,7 @@ async fn a_phones_own_refer_is_carried_out_by_the_pbx() {
         Some(&TransferProgress::Answered)
     );
     media_reaches(&alice, media_of(&ok), &carol);
-    hang_up(&alice, &alice_dialog, &mut carol).await;
+    hang_up_with(&alice, &alice_dialog, &mut carol).await;
     idle(&pbx.engine).await;
 }
 
@@ -328,10 +308,13 @@ async fn a_phones_own_attended_transfer_joins_its_two_calls() {
     let (pbx, mut events, [alice, mut bob, mut carol]) = three_phones(33400).await;
     // Call A: Alice and Bob; call B: Bob and Carol. Alice does not take
     // REFER, so the PBX joins the calls itself.
-    let (mut invite, call_a) = alice.call("1002", alice.sdp("sendrecv")).await;
-    let (tx, offer) = bob.incoming().await;
-    let bob_in_a = bob.answer(tx, &offer, StatusCode::OK, Some(bob.sdp("sendrecv")));
-    let (ok, alice_dialog) = alice.answered(&mut invite).await;
+    let Answered {
+        call_id: call_a,
+        ok,
+        dialog: alice_dialog,
+        callee_dialog: bob_in_a,
+        ..
+    } = answered_call(&alice, &mut bob, &[]).await;
     let (mut invite, call_b) = bob.call("1003", bob.sdp("sendrecv")).await;
     let (tx, carol_offer) = carol.incoming().await;
     carol.answer(
@@ -408,14 +391,18 @@ async fn a_phones_own_attended_transfer_joins_its_two_calls() {
         (joined[0].caller.as_str(), joined[0].callee.as_str()),
         ("1001", "1003")
     );
-    hang_up(&alice, &alice_dialog, &mut carol).await;
+    hang_up_with(&alice, &alice_dialog, &mut carol).await;
     idle(&pbx.engine).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invite_may_replace_only_what_a_refer_of_ours_offered() {
     let (pbx, _events, [alice, mut bob, carol]) = three_phones(33500).await;
-    let (_, ok, alice_dialog) = able_call(&alice, &mut bob).await;
+    let Answered {
+        ok,
+        dialog: alice_dialog,
+        ..
+    } = answered_call(&alice, &mut bob, &ABLE).await;
     // Carol knows the tags of Alice's dialog, but no REFER offered it.
     let replaces = format!(
         "{};to-tag={};from-tag={}",
@@ -430,6 +417,6 @@ async fn an_invite_may_replace_only_what_a_refer_of_ours_offered() {
     );
     // Alice and Bob still talk.
     media_reaches(&alice, media_of(&ok), &bob);
-    hang_up(&alice, &alice_dialog, &mut bob).await;
+    hang_up_with(&alice, &alice_dialog, &mut bob).await;
     idle(&pbx.engine).await;
 }

@@ -416,6 +416,60 @@ pub(crate) fn media_reaches(from: &Phone, to: std::net::SocketAddr, at: &Phone) 
     panic!("no media reached {}", at.user);
 }
 
+/// What an answered call left the test: its id, the caller's 200 and
+/// dialog, the callee's INVITE and dialog.
+pub(crate) struct Answered {
+    pub(crate) call_id: String,
+    pub(crate) ok: Message,
+    pub(crate) dialog: DialogId,
+    pub(crate) offer: Message,
+    pub(crate) callee_dialog: DialogId,
+}
+
+/// `caller` calls `callee`'s number, `headers` added to its INVITE, and
+/// `callee` answers.
+pub(crate) async fn answered_call(
+    caller: &Phone,
+    callee: &mut Phone,
+    headers: &[(HeaderName, &str)],
+) -> Answered {
+    let uri = format!("sip:{}@{DOMAIN}", callee.user);
+    let (mut invite, call_id) = caller
+        .call_with(&uri, caller.sdp("sendrecv"), headers)
+        .await;
+    let (tx, offer) = callee.incoming().await;
+    let answer = Some(callee.sdp("sendrecv"));
+    let callee_dialog = callee.answer(tx, &offer, StatusCode::OK, answer);
+    let (ok, dialog) = caller.answered(&mut invite).await;
+    Answered {
+        call_id,
+        ok,
+        dialog,
+        offer,
+        callee_dialog,
+    }
+}
+
+/// A PBX (its relay on `ports`), its events, and phones 1001, 1002 and
+/// 1003, the last two registered.
+pub(crate) async fn three_phones(ports: u16) -> (Pbx, broadcast::Receiver<CallEvent>, [Phone; 3]) {
+    let pbx = pbx(|_| {}, ports).await;
+    let events = pbx.engine.subscribe();
+    let alice = Phone::new("1001", "secret1", pbx.addr).await;
+    let bob = Phone::new("1002", "secret2", pbx.addr).await;
+    let carol = Phone::new("1003", "secret3", pbx.addr).await;
+    bob.register().await;
+    carol.register().await;
+    (pbx, events, [alice, bob, carol])
+}
+
+/// `caller` hangs up `dialog`, and `callee` gets the BYE.
+pub(crate) async fn hang_up_with(caller: &Phone, dialog: &DialogId, callee: &mut Phone) {
+    let mut bye = caller.hang_up(dialog);
+    callee.answer_in_dialog(Method::Bye).await;
+    assert_eq!(final_of(&mut bye).await.0.status(), Some(StatusCode::OK));
+}
+
 pub(crate) fn media_of(message: &Message) -> SocketAddr {
     let sdp = Sdp::parse(std::str::from_utf8(message.body()).unwrap()).unwrap();
     let index = sdp.media.iter().position(|m| m.media == "audio").unwrap();
