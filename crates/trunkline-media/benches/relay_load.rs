@@ -12,6 +12,11 @@
 //! Defaults: `--calls 1000,5000 --seconds 10 --workers 1`. Both legs of
 //! every session use rtcp-mux, so 5,000 calls need 10,000 sockets.
 //!
+//! `--floor` puts a bare forwarder in the relay's place: the same sockets,
+//! event loop and batched reads, but no parsing, latching, statistics or
+//! SRTP. What it costs is the kernel's part of relaying on this machine,
+//! the floor under any relay built on UDP sockets here.
+//!
 //! The generator uses two sockets, one for all the callers and one for all
 //! the callees; a packet carries its call, direction and send time, so the
 //! receiving side knows what arrived and how long it took. Sending is
@@ -36,6 +41,7 @@ struct Options {
     calls: Vec<usize>,
     seconds: u64,
     workers: usize,
+    floor: bool,
 }
 
 fn options() -> Options {
@@ -43,6 +49,7 @@ fn options() -> Options {
         calls: vec![1000, 5000],
         seconds: 10,
         workers: 1,
+        floor: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -57,6 +64,7 @@ fn options() -> Options {
             }
             "--seconds" => options.seconds = parse(args.next()),
             "--workers" => options.workers = parse(args.next()),
+            "--floor" => options.floor = true,
             // `cargo bench` passes `--bench`; nothing else is ours.
             _ => {}
         }
@@ -77,37 +85,76 @@ struct Received {
 fn main() {
     let options = options();
     for &calls in &options.calls {
-        run(calls, options.seconds, options.workers);
+        run(calls, options.seconds, options.workers, options.floor);
     }
 }
 
-fn run(calls: usize, seconds: u64, workers: usize) {
-    println!("relay_load: {calls} calls, {seconds} s, {workers} worker(s)");
-    let (relay, _events) = Relay::start(RelayConfig {
-        ports: (20000, 60999),
-        workers,
-        inactivity_timeout: Duration::from_secs(3600),
-        ..RelayConfig::default()
-    })
-    .expect("relay");
+/// What stands between the generator's two sockets.
+enum Forwarder {
+    Relay {
+        relay: Relay,
+        _sessions: Vec<Session>,
+    },
+    Floor(Floor),
+}
+
+impl Forwarder {
+    /// Packets relayed and packets dropped so far.
+    fn counts(&self) -> (u64, u64) {
+        match self {
+            Forwarder::Relay { relay, .. } => {
+                let stats = relay.stats();
+                (stats.relayed, stats.dropped)
+            }
+            Forwarder::Floor(floor) => (floor.relayed.load(Ordering::Relaxed), 0),
+        }
+    }
+}
+
+fn run(calls: usize, seconds: u64, workers: usize, floor: bool) {
+    let what = if floor {
+        "the bare forwarder (--floor)"
+    } else {
+        "the relay"
+    };
+    println!("relay_load: {calls} calls through {what}, {seconds} s, {workers} worker(s)");
     let callers = generator_socket();
     let callees = generator_socket();
+    let caller_addr = callers.local_addr().expect("address");
     let callee_addr = callees.local_addr().expect("address");
-    let mux = SessionOptions {
-        rtcp_mux_a: true,
-        rtcp_mux_b: true,
-    };
-    let sessions: Vec<Session> = (0..calls)
-        .map(|_| {
-            let session = relay.open(mux).expect("ports");
-            session.set_remote(Leg::B, callee_addr, callee_addr);
-            session
+    let (forwarder, targets) = if floor {
+        let floor = Floor::start(calls, [callee_addr, caller_addr]);
+        let targets = floor.targets.clone();
+        (Forwarder::Floor(floor), targets)
+    } else {
+        let (relay, _events) = Relay::start(RelayConfig {
+            ports: (20000, 60999),
+            workers,
+            inactivity_timeout: Duration::from_secs(3600),
+            ..RelayConfig::default()
         })
-        .collect();
-    let targets: Vec<[SocketAddr; 2]> = sessions
-        .iter()
-        .map(|s| [s.local(Leg::A).rtp, s.local(Leg::B).rtp])
-        .collect();
+        .expect("relay");
+        let mux = SessionOptions {
+            rtcp_mux_a: true,
+            rtcp_mux_b: true,
+        };
+        let sessions: Vec<Session> = (0..calls)
+            .map(|_| {
+                let session = relay.open(mux).expect("ports");
+                session.set_remote(Leg::B, callee_addr, callee_addr);
+                session
+            })
+            .collect();
+        let targets: Vec<[SocketAddr; 2]> = sessions
+            .iter()
+            .map(|s| [s.local(Leg::A).rtp, s.local(Leg::B).rtp])
+            .collect();
+        let forwarder = Forwarder::Relay {
+            relay,
+            _sessions: sessions,
+        };
+        (forwarder, targets)
+    };
 
     let epoch = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
@@ -151,7 +198,7 @@ fn run(calls: usize, seconds: u64, workers: usize) {
         let (now, cpu) = (Instant::now(), relay_cpu());
         let out = sent.load(Ordering::Relaxed);
         let got = received.packets.load(Ordering::Relaxed);
-        let relayed = relay.stats().relayed;
+        let (relayed, _) = forwarder.counts();
         let wall = now - last.0;
         let per_call_second = (cpu - last.1).as_secs_f64() * 1e6
             / (call_seconds(relayed - last.2)).max(f64::MIN_POSITIVE);
@@ -178,7 +225,7 @@ fn run(calls: usize, seconds: u64, workers: usize) {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
-    let stats = relay.stats();
+    let (relayed, dropped) = forwarder.counts();
     println!(
         "relay_load: {calls} calls: {:.0} of {} packets/s offered, relay CPU {:.1} µs per relayed call-second \
          ({:.2} s CPU for {:.0} call-seconds over {:.1} s), \
@@ -186,20 +233,124 @@ fn run(calls: usize, seconds: u64, workers: usize) {
          added latency p50 {} µs p99 {} µs p99.9 {} µs max {} µs",
         out as f64 / elapsed.as_secs_f64(),
         calls * 2 * 50,
-        cpu.as_secs_f64() * 1e6 / call_seconds(stats.relayed).max(f64::MIN_POSITIVE),
+        cpu.as_secs_f64() * 1e6 / call_seconds(relayed).max(f64::MIN_POSITIVE),
         cpu.as_secs_f64(),
-        call_seconds(stats.relayed),
+        call_seconds(relayed),
         elapsed.as_secs_f64(),
         out.saturating_sub(got),
         out.saturating_sub(got) as f64 * 100.0 / out.max(1) as f64,
-        stats.dropped,
+        dropped,
         send_failed.load(Ordering::Relaxed),
         percentile(&histogram, 0.50),
         percentile(&histogram, 0.99),
         percentile(&histogram, 0.999),
         max(&histogram),
     );
-    drop(sessions);
+    if let Forwarder::Floor(floor) = forwarder {
+        floor.stop();
+    }
+}
+
+/// The bare forwarder of `--floor`: per call two sockets, one thread with
+/// a `mio` loop reading each ready socket with `recvmmsg` (quinn-udp, as
+/// the relay does) and sending each datagram from the call's other socket
+/// to a fixed destination. Everything the relay does beyond that is left
+/// out, so its CPU time is what the kernel charges for the traffic.
+struct Floor {
+    /// The leg A and leg B sockets' addresses, per call.
+    targets: Vec<[SocketAddr; 2]>,
+    relayed: Arc<AtomicU64>,
+    waker: Arc<mio::Waker>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// The token that stops the bare forwarder.
+const FLOOR_STOP: mio::Token = mio::Token(usize::MAX);
+
+impl Floor {
+    /// `destinations[leg]`: where what arrives on that leg goes (from the
+    /// other leg's socket).
+    fn start(calls: usize, destinations: [SocketAddr; 2]) -> Floor {
+        let poll = mio::Poll::new().expect("poll");
+        let waker = Arc::new(mio::Waker::new(poll.registry(), FLOOR_STOP).expect("waker"));
+        let mut sockets: Vec<mio::net::UdpSocket> = (0..calls * 2)
+            .map(|_| {
+                mio::net::UdpSocket::bind(SocketAddr::from(([127, 0, 0, 1], 0))).expect("bind")
+            })
+            .collect();
+        for (n, socket) in sockets.iter_mut().enumerate() {
+            poll.registry()
+                .register(socket, mio::Token(n), mio::Interest::READABLE)
+                .expect("register");
+        }
+        let targets = sockets
+            .chunks(2)
+            .map(|pair| [0, 1].map(|leg| pair[leg].local_addr().expect("address")))
+            .collect();
+        let relayed = Arc::new(AtomicU64::new(0));
+        let counter = relayed.clone();
+        let thread = std::thread::Builder::new()
+            .name("rtp-relay-floor".into())
+            .spawn(move || forward(poll, &sockets, destinations, &counter))
+            .expect("thread");
+        Floor {
+            targets,
+            relayed,
+            waker,
+            thread,
+        }
+    }
+
+    fn stop(self) {
+        self.waker.wake().expect("wake");
+        self.thread.join().expect("forwarder");
+    }
+}
+
+fn forward(
+    mut poll: mio::Poll,
+    sockets: &[mio::net::UdpSocket],
+    destinations: [SocketAddr; 2],
+    relayed: &AtomicU64,
+) {
+    let state = UdpSocketState::new(UdpSockRef::from(&sockets[0])).expect("socket state");
+    let mut slots = vec![[0u8; 2048]; quinn_udp::BATCH_SIZE];
+    let mut meta = vec![RecvMeta::default(); quinn_udp::BATCH_SIZE];
+    let mut events = mio::Events::with_capacity(1024);
+    let mut count = 0;
+    loop {
+        if poll.poll(&mut events, None).is_err() {
+            continue;
+        }
+        for event in &events {
+            if event.token() == FLOOR_STOP {
+                return;
+            }
+            let n = event.token().0;
+            let (socket, other) = (&sockets[n], &sockets[n ^ 1]);
+            loop {
+                let mut slices: Vec<IoSliceMut<'_>> =
+                    slots.iter_mut().map(|s| IoSliceMut::new(s)).collect();
+                let Ok(received) = state.recv(UdpSockRef::from(socket), &mut slices, &mut meta)
+                else {
+                    break;
+                };
+                for (slot, meta) in slots.iter().zip(&meta).take(received) {
+                    if other
+                        .send_to(&slot[..meta.len], destinations[n % 2])
+                        .is_ok()
+                    {
+                        count += 1;
+                    }
+                }
+                relayed.store(count, Ordering::Relaxed);
+                // As the relay does: fewer than a batch means drained.
+                if received < quinn_udp::BATCH_SIZE {
+                    break;
+                }
+            }
+        }
+    }
 }
 
 /// A generator socket with room for bursts.
@@ -265,11 +416,18 @@ fn call_seconds(packets: u64) -> f64 {
     packets as f64 / 100.0
 }
 
+/// How long the receiver sleeps once both sockets are drained.
+const RECEIVE_POLL: Duration = Duration::from_micros(100);
+
 /// Counts what arrives on both sockets and how late, with batched reads.
-/// It never sleeps: a sleeping receiver must be woken for each packet, and
-/// on loopback that wake-up (an interrupt to the other core, costly in a
-/// VM) is charged to the sender — the relay — where a network card would
-/// have taken the packet without it.
+/// It polls on a timer rather than waiting on the sockets: a receiver
+/// waiting on a socket must be woken for each packet, and on loopback that
+/// wake-up (an interrupt to the other core, costly in a VM) is charged to
+/// the sender — the relay — where a network card would have taken the
+/// packet without it. Nor does it spin: on two cores a spinning receiver
+/// takes the CPU the relay needs, and the relay's packets then wait for a
+/// time slice. A packet may wait up to the poll interval to be read, which
+/// the latency figures include.
 fn receive(sockets: [UdpSocket; 2], received: &Received, stop: &AtomicBool, epoch: Instant) {
     let state = UdpSocketState::new(UdpSockRef::from(&sockets[0])).expect("socket state");
     for socket in &sockets {
@@ -287,12 +445,14 @@ fn receive(sockets: [UdpSocket; 2], received: &Received, stop: &AtomicBool, epoc
         if finishing.is_some_and(|f| f.elapsed() > Duration::from_millis(150)) {
             break;
         }
+        let mut drained = true;
         for socket in &sockets {
             let mut slices: Vec<IoSliceMut<'_>> =
                 slots.iter_mut().map(|s| IoSliceMut::new(s)).collect();
             let Ok(n) = state.recv(UdpSockRef::from(socket), &mut slices, &mut meta) else {
                 continue;
             };
+            drained &= n < quinn_udp::BATCH_SIZE;
             let now = epoch.elapsed().as_nanos() as u64;
             for (slot, meta) in slots.iter().zip(&meta).take(n) {
                 for datagram in slot[..meta.len].chunks(meta.stride.max(1)) {
@@ -306,6 +466,9 @@ fn receive(sockets: [UdpSocket; 2], received: &Received, stop: &AtomicBool, epoc
                 }
             }
             received.packets.store(count, Ordering::Relaxed);
+        }
+        if drained {
+            std::thread::sleep(RECEIVE_POLL);
         }
     }
     *received.histogram.lock().unwrap_or_else(|p| p.into_inner()) = histogram;
