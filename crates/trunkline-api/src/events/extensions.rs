@@ -2,7 +2,7 @@
 //! hold), derived from the registration and call events alone.
 
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use trunkline_engine::{CallEvent, CallSide, TransferProgress};
 use trunkline_registrar::{EventKind, RegistrationEvent};
 
@@ -62,8 +62,10 @@ struct Call {
 struct Extension {
     /// Contact bindings: registrations less removals and lapses.
     bindings: u32,
-    /// The calls it is a party to (Call-IDs).
-    calls: Vec<String>,
+    /// The calls it is a party to (Call-IDs): a set, as an extension
+    /// that takes many calls at once (a queue's, a load test's) must not
+    /// make each event cost their number.
+    calls: HashSet<String>,
     /// Its last call was refused busy; cleared by its next call or
     /// registration event.
     refused_busy: bool,
@@ -75,7 +77,7 @@ impl Extension {
     fn new() -> Extension {
         Extension {
             bindings: 0,
-            calls: Vec::new(),
+            calls: HashSet::new(),
             refused_busy: false,
             reported: ExtensionState::Unavailable,
         }
@@ -188,7 +190,7 @@ impl Extensions {
                     .flatten()
                 {
                     if let Some(extension) = self.extensions.get_mut(number) {
-                        extension.calls.retain(|c| c != call_id);
+                        extension.calls.remove(call_id);
                     }
                 }
                 if busy && let Some(callee) = self.extensions.get_mut(&call.callee) {
@@ -215,8 +217,8 @@ impl Extensions {
             if let Some(extension) = self.extensions.get_mut(number) {
                 involved = true;
                 extension.refused_busy = false;
-                if !extension.calls.iter().any(|c| c == call_id) {
-                    extension.calls.push(call_id.to_owned());
+                if !extension.calls.contains(call_id) {
+                    extension.calls.insert(call_id.to_owned());
                 }
             }
         }
@@ -254,10 +256,10 @@ impl Extensions {
         let mut touched = vec![call.caller.clone(), call.callee.clone(), target.to_owned()];
         let joins = |extensions: &mut HashMap<String, Extension>, number: &str| {
             if let Some(extension) = extensions.get_mut(number)
-                && !extension.calls.iter().any(|c| c == call_id)
+                && !extension.calls.contains(call_id)
             {
                 extension.refused_busy = false;
-                extension.calls.push(call_id.to_owned());
+                extension.calls.insert(call_id.to_owned());
             }
         };
         let leaves = |extensions: &mut HashMap<String, Extension>, number: &str, call: &Call| {
@@ -266,7 +268,7 @@ impl Extensions {
                 && call.callee != number
                 && let Some(extension) = extensions.get_mut(number)
             {
-                extension.calls.retain(|c| c != call_id);
+                extension.calls.remove(call_id);
             }
         };
         if matches!(
@@ -290,7 +292,7 @@ impl Extensions {
             leaves(&mut self.extensions, target, call);
             if sip_status == Some(486)
                 && let Some(extension) = self.extensions.get_mut(target)
-                && !extension.calls.iter().any(|c| c == call_id)
+                && !extension.calls.contains(call_id)
             {
                 extension.refused_busy = true;
             }
@@ -346,11 +348,12 @@ impl Extensions {
     /// What `number` is doing now, if it is an extension.
     fn state(&self, number: &str) -> Option<ExtensionState> {
         let extension = self.extensions.get(number)?;
-        let state = match extension.calls.as_slice() {
-            [] if extension.refused_busy => ExtensionState::Busy,
-            [] if extension.bindings > 0 => ExtensionState::Idle,
-            [] => ExtensionState::Unavailable,
-            [call_id] => {
+        let mut calls = extension.calls.iter();
+        let state = match (calls.next(), calls.next()) {
+            (None, _) if extension.refused_busy => ExtensionState::Busy,
+            (None, _) if extension.bindings > 0 => ExtensionState::Idle,
+            (None, _) => ExtensionState::Unavailable,
+            (Some(call_id), None) => {
                 let call = self.calls.get(call_id)?;
                 if call.caller != number && call.callee != number {
                     // The target of a transfer under way.
