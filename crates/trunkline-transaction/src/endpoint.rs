@@ -236,6 +236,9 @@ struct State {
 /// hand received messages in.
 struct Core {
     state: Mutex<State>,
+    /// Held while a step's UDP datagrams go out, after the table is let
+    /// go: see [`Core::step`].
+    sending: Mutex<()>,
     /// The next timer has moved earlier.
     wake: Notify,
     shutdown: Notify,
@@ -286,6 +289,7 @@ impl Endpoint {
                 dropped_events: 0,
                 sleeping_until: Instant::now(),
             }),
+            sending: Mutex::new(()),
             wake: Notify::new(),
             shutdown: Notify::new(),
         });
@@ -440,7 +444,7 @@ impl State {
 impl Shared {
     /// Runs `op` on the layer, then sends what it produced.
     fn run<T>(&self, op: impl FnOnce(&mut State) -> Result<T, Error>) -> Result<T, Error> {
-        self.core.step(&self.transports.sender(), op)
+        self.core.step(&self.transports.sender(), false, op)
     }
 }
 
@@ -453,12 +457,26 @@ impl Core {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn sending(&self) -> MutexGuard<'_, ()> {
+        self.sending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Runs `op` on the layer and hands on what it produced: events and
-    /// stream messages under the lock, UDP datagrams after it. Wakes the
+    /// stream messages under the lock, UDP datagrams after it (each
+    /// `sendto` is a few µs other threads need not wait for). Wakes the
     /// timer task if `op` armed a timer before the one it sleeps for.
-    fn step<T>(&self, out: &Sender<'_>, op: impl FnOnce(&mut State) -> T) -> T {
+    ///
+    /// A step of `received` messages takes the send lock before it lets
+    /// the table go, so what it sends (a `100 Trying`, a response repeated
+    /// for a retransmitted request) leaves before anything the application
+    /// sends in answer to the requests it has just been handed: otherwise
+    /// a 200 OK could overtake its INVITE's 100 Trying on the wire while
+    /// the receiving thread sends the rest of a large batch.
+    fn step<T>(&self, out: &Sender<'_>, received: bool, op: impl FnOnce(&mut State) -> T) -> T {
         let mut datagrams = Vec::new();
-        let (result, earlier) = {
+        let (result, earlier, order) = {
             let mut state = self.lock();
             let result = op(&mut state);
             state.flush(out, &mut datagrams);
@@ -466,12 +484,16 @@ impl Core {
                 .layer
                 .poll_timeout()
                 .is_some_and(|next| next < state.sleeping_until);
-            (result, earlier)
+            let order = (received && !datagrams.is_empty()).then(|| self.sending());
+            (result, earlier, order)
         };
-        for transmit in datagrams {
-            // A full socket buffer is counted by the transports; the
-            // transaction's retransmissions or timeout cover the loss.
-            let _ = out.send(transmit);
+        if !datagrams.is_empty() {
+            let _order = order.unwrap_or_else(|| self.sending());
+            for transmit in datagrams {
+                // A full socket buffer is counted by the transports; the
+                // transaction's retransmissions or timeout cover the loss.
+                let _ = out.send(transmit);
+            }
         }
         if earlier {
             self.wake.notify_one();
@@ -482,7 +504,7 @@ impl Core {
 
 impl Receive for Core {
     fn receive(&self, out: &Sender<'_>, batch: &mut Vec<Incoming>) {
-        self.step(out, |state| {
+        self.step(out, true, |state| {
             let now = Instant::now();
             for Incoming { message, peer } in batch.drain(..) {
                 state.layer.handle_message(now, message, peer);
@@ -593,7 +615,7 @@ async fn drive(shared: Arc<Shared>) {
     let out = shared.transports.sender();
     let mut next_sweep = Instant::now() + SWEEP_EVERY;
     loop {
-        let deadline = core.step(&out, |state| {
+        let deadline = core.step(&out, false, |state| {
             let now = Instant::now();
             state.layer.handle_timeout(now);
             if now >= next_sweep {
