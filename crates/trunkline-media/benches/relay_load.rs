@@ -113,11 +113,11 @@ impl Forwarder {
 
 fn run(calls: usize, seconds: u64, workers: usize, floor: bool) {
     let what = if floor {
-        "the bare forwarder (--floor)"
+        "the bare forwarder (--floor), one thread".to_owned()
     } else {
-        "the relay"
+        format!("the relay, {workers} worker(s)")
     };
-    println!("relay_load: {calls} calls through {what}, {seconds} s, {workers} worker(s)");
+    println!("relay_load: {calls} calls through {what}, {seconds} s");
     let callers = generator_socket();
     let callees = generator_socket();
     let caller_addr = callers.local_addr().expect("address");
@@ -314,8 +314,8 @@ fn forward(
     relayed: &AtomicU64,
 ) {
     let state = UdpSocketState::new(UdpSockRef::from(&sockets[0])).expect("socket state");
-    let mut slots = vec![[0u8; 2048]; quinn_udp::BATCH_SIZE];
-    let mut meta = vec![RecvMeta::default(); quinn_udp::BATCH_SIZE];
+    let mut slots = [[0u8; 2048]; quinn_udp::BATCH_SIZE];
+    let mut meta = [RecvMeta::default(); quinn_udp::BATCH_SIZE];
     let mut events = mio::Events::with_capacity(1024);
     let mut count = 0;
     loop {
@@ -329,8 +329,8 @@ fn forward(
             let n = event.token().0;
             let (socket, other) = (&sockets[n], &sockets[n ^ 1]);
             loop {
-                let mut slices: Vec<IoSliceMut<'_>> =
-                    slots.iter_mut().map(|s| IoSliceMut::new(s)).collect();
+                // As in the relay, nothing is allocated per read.
+                let mut slices = slots.each_mut().map(|s| IoSliceMut::new(s));
                 let Ok(received) = state.recv(UdpSockRef::from(socket), &mut slices, &mut meta)
                 else {
                     break;

@@ -48,6 +48,10 @@ fn tone(frequency: f64, encode: fn(i16) -> u8) -> Vec<[u8; 160]> {
 /// second.
 const PCM_SECOND: usize = 8000 * 2 * 2;
 
+/// What the bare writer writes each call second: made once, so that the
+/// floor is the write alone.
+static SILENCE: [u8; PCM_SECOND] = [0; PCM_SECOND];
+
 /// The file being written.
 enum Open {
     /// The recorder's (boxed: it holds its write buffer), and the instant
@@ -103,7 +107,7 @@ impl Calls {
         let (recorder, start) = match open {
             Open::Recording(recorder, start) => (recorder, start),
             Open::Bare(file) => {
-                file.write_all(&[0; PCM_SECOND]).expect("write");
+                file.write_all(&SILENCE).expect("write");
                 self.next_second();
                 return;
             }
